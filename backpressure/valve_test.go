@@ -1,0 +1,147 @@
+package backpressure
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// recordingValve returns a valve whose pause and resume append to calls.
+// calls is only touched under the valve's lock and after all users finish.
+func recordingValve() (*Valve, *[]string) {
+	var calls []string
+	v := NewValve(
+		func() { calls = append(calls, "pause") },
+		func() { calls = append(calls, "resume") },
+	)
+	return v, &calls
+}
+
+func TestValvePausesOnFirstHoldResumesOnLast(t *testing.T) {
+	v, calls := recordingValve()
+	assert.False(t, v.Paused())
+	assert.Nil(t, v.Reasons())
+
+	v.Hold(ReasonUncommitted)
+	assert.Equal(t, []string{"pause"}, *calls)
+	v.Hold(ReasonKey)
+	v.Hold(ReasonKey)
+	v.Hold(ReasonEngineBytes)
+	assert.Equal(t, []string{"pause"}, *calls, "further holds do not pause again")
+	assert.True(t, v.Paused())
+	assert.Equal(t, []Reason{ReasonKey, ReasonEngineBytes, ReasonUncommitted}, v.Reasons())
+	assert.Equal(t, 2, v.Holds(ReasonKey))
+	assert.Equal(t, 0, v.Holds(ReasonBreaker))
+
+	v.Release(ReasonKey)
+	v.Release(ReasonUncommitted)
+	v.Release(ReasonEngineBytes)
+	assert.Equal(t, []Reason{ReasonKey}, v.Reasons())
+	assert.Equal(t, []string{"pause"}, *calls, "still held by one key")
+	v.Release(ReasonKey)
+	assert.Equal(t, []string{"pause", "resume"}, *calls)
+	assert.False(t, v.Paused())
+	assert.Nil(t, v.Reasons())
+
+	v.Hold(ReasonBreaker)
+	assert.Equal(t, []string{"pause", "resume", "pause"}, *calls)
+}
+
+func TestValveSetIsIdempotent(t *testing.T) {
+	v, calls := recordingValve()
+	assert.True(t, v.Set(ReasonPartitionBytes, true))
+	assert.False(t, v.Set(ReasonPartitionBytes, true))
+	assert.Equal(t, 1, v.Holds(ReasonPartitionBytes))
+	assert.Equal(t, []string{"pause"}, *calls)
+
+	assert.True(t, v.Set(ReasonPartitionBytes, false))
+	assert.False(t, v.Set(ReasonPartitionBytes, false))
+	assert.Equal(t, []string{"pause", "resume"}, *calls)
+
+	// Set(on) collapses several holds to exactly one; Set(off) clears them.
+	v.Hold(ReasonKey)
+	v.Hold(ReasonKey)
+	assert.True(t, v.Set(ReasonKey, true))
+	assert.Equal(t, 1, v.Holds(ReasonKey))
+	v.Hold(ReasonKey)
+	assert.True(t, v.Set(ReasonKey, false))
+	assert.Equal(t, 0, v.Holds(ReasonKey))
+	assert.Equal(t, []string{"pause", "resume", "pause", "resume"}, *calls)
+}
+
+func TestValveSetMixesWithOtherReasons(t *testing.T) {
+	v, calls := recordingValve()
+	v.Hold(ReasonKey)
+	assert.True(t, v.Set(ReasonUncommitted, true))
+	v.Release(ReasonKey)
+	assert.True(t, v.Paused(), "uncommitted still holds")
+	assert.True(t, v.Set(ReasonUncommitted, false))
+	assert.Equal(t, []string{"pause", "resume"}, *calls)
+}
+
+func TestValveReleaseAbsentReasonPanics(t *testing.T) {
+	v, calls := recordingValve()
+	assert.PanicsWithValue(t, "backpressure: Valve.Release of reason breaker, which has no holds",
+		func() { v.Release(ReasonBreaker) })
+	v.Hold(ReasonKey)
+	assert.Panics(t, func() { v.Release(ReasonEngineRecords) })
+	assert.Equal(t, 1, v.Holds(ReasonKey), "a panicking Release changes nothing")
+	v.Release(ReasonKey)
+	assert.Equal(t, []string{"pause", "resume"}, *calls)
+	assert.Panics(t, func() { NewValve(nil, func() {}) })
+}
+
+// Concurrent holders: pause and resume must strictly alternate, starting
+// with pause, and the valve ends open.
+func TestValveConcurrentCallsAlternate(t *testing.T) {
+	paused, bad := false, 0 // touched only by the callbacks, under the valve's lock
+	v := NewValve(
+		func() {
+			if paused {
+				bad++
+			}
+			paused = true
+		},
+		func() {
+			if !paused {
+				bad++
+			}
+			paused = false
+		},
+	)
+	reasons := []Reason{ReasonKey, ReasonPartitionRecords, ReasonEngineBytes, ReasonUncommitted}
+	var wg sync.WaitGroup
+	for i := range 16 {
+		// Owned by this test, which waits for them via wg.
+		wg.Go(func() {
+			r := reasons[i%len(reasons)]
+			for range 500 {
+				v.Hold(r)
+				v.Release(r)
+			}
+		})
+	}
+	wg.Wait()
+	require.Zero(t, bad, "pause/resume did not alternate")
+	assert.False(t, paused)
+	assert.False(t, v.Paused())
+}
+
+func TestReasonString(t *testing.T) {
+	want := map[Reason]string{
+		ReasonKey:              "key",
+		ReasonPartitionRecords: "partition-records",
+		ReasonPartitionBytes:   "partition-bytes",
+		ReasonEngineRecords:    "engine-records",
+		ReasonEngineBytes:      "engine-bytes",
+		ReasonUncommitted:      "uncommitted",
+		ReasonBreaker:          "breaker",
+		0:                      "reason(0)",
+		200:                    "reason(200)",
+	}
+	for r, s := range want {
+		assert.Equal(t, s, r.String())
+	}
+}
