@@ -1,0 +1,53 @@
+package actors
+
+// ring is a FIFO queue that grows by doubling and shrinks back when it has
+// drained, so a queue that once held many items does not keep their memory.
+// Not safe for concurrent use.
+type ring[T any] struct {
+	buf  []T
+	head int
+	n    int
+}
+
+const ringMinCap = 4
+
+func (q *ring[T]) len() int { return q.n }
+
+func (q *ring[T]) push(v T) {
+	if q.n == len(q.buf) {
+		q.resize(max(ringMinCap, 2*len(q.buf)))
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = v
+	q.n++
+}
+
+func (q *ring[T]) peek() (T, bool) {
+	if q.n == 0 {
+		var zero T
+		return zero, false
+	}
+	return q.buf[q.head], true
+}
+
+func (q *ring[T]) pop() (T, bool) {
+	var zero T
+	if q.n == 0 {
+		return zero, false
+	}
+	v := q.buf[q.head]
+	q.buf[q.head] = zero
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	if len(q.buf) > 64 && q.n < len(q.buf)/8 {
+		q.resize(max(ringMinCap, len(q.buf)/4))
+	}
+	return v, true
+}
+
+func (q *ring[T]) resize(size int) {
+	buf := make([]T, size)
+	for i := 0; i < q.n; i++ {
+		buf[i] = q.buf[(q.head+i)%len(q.buf)]
+	}
+	q.buf, q.head = buf, 0
+}
