@@ -1,0 +1,173 @@
+package orderly_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orderly-go/orderly"
+	"github.com/orderly-go/orderly/adapters/memory"
+	"github.com/stretchr/testify/require"
+)
+
+func partitionStats(t *testing.T, eng *orderly.Engine, p int32) orderly.PartitionStats {
+	t.Helper()
+	for _, ps := range eng.Stats().Partitions {
+		if ps.Partition == p {
+			return ps
+		}
+	}
+	return orderly.PartitionStats{Partition: -1}
+}
+
+// With handlers blocked, the partition runs out of credit: fetching is
+// paused with the reason, the engine holds no more than the limit, and
+// everything flows again once handlers return.
+func TestPartitionOutOfCreditIsPausedAndResumed(t *testing.T) {
+	log := memory.NewLog()
+	require.NoError(t, log.CreateTopic("t", 1))
+	for i := range 500 {
+		produce(t, log, "t", 0, fmt.Sprint("k", i))
+	}
+	gate := make(chan struct{})
+	var handled atomic.Int64
+	m := log.Member("g", []string{"t"}, memory.WithFetchBuffer(16))
+	eng, err := orderly.New(m, orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
+		<-gate
+		handled.Add(1)
+		return nil
+	}), orderly.WithPartitionBuffer(10, 1<<20), orderly.WithMaxConcurrency(4), orderly.WithLogger(quiet))
+	require.NoError(t, err)
+	stop := running(t, eng)
+
+	require.Eventually(t, func() bool { return m.Paused("t", 0) }, 10*time.Second, time.Millisecond)
+	ps := partitionStats(t, eng, 0)
+	require.True(t, ps.Paused)
+	require.Contains(t, ps.Reasons, "partition-records")
+	require.LessOrEqual(t, ps.HeldRecords, int64(10))
+	require.LessOrEqual(t, eng.Stats().HeldRecords, int64(10))
+
+	close(gate)
+	require.Eventually(t, func() bool { return handled.Load() == 500 }, 20*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return !m.Paused("t", 0) }, 10*time.Second, time.Millisecond)
+	require.NoError(t, stop())
+	pos, _ := log.Committed("g", "t", 0)
+	require.Equal(t, int64(500), pos.Offset)
+}
+
+// The engine-wide pool pauses every partition that asks for more.
+func TestEngineOutOfCreditPausesPartitions(t *testing.T) {
+	log := memory.NewLog()
+	require.NoError(t, log.CreateTopic("t", 3))
+	for p := range int32(3) {
+		for i := range 50 {
+			produce(t, log, "t", p, fmt.Sprint("k", i))
+		}
+	}
+	gate := make(chan struct{})
+	var handled atomic.Int64
+	m := log.Member("g", []string{"t"}, memory.WithFetchBuffer(4))
+	eng, err := orderly.New(m, orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
+		<-gate
+		handled.Add(1)
+		return nil
+	}), orderly.WithEngineBuffer(12, 1<<20), orderly.WithLogger(quiet))
+	require.NoError(t, err)
+	stop := running(t, eng)
+	require.Eventually(t, func() bool {
+		s := eng.Stats()
+		return s.HeldRecords == 12 && s.PausedTotal > 0
+	}, 10*time.Second, time.Millisecond)
+	s := eng.Stats()
+	for _, ps := range s.Partitions {
+		if ps.Paused {
+			require.Contains(t, ps.Reasons, "engine-records")
+		}
+	}
+	close(gate)
+	require.Eventually(t, func() bool { return handled.Load() == 150 }, 20*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return eng.Stats().PausedTotal == 0 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, stop())
+}
+
+// A hot key that is stuck does not stall the other keys of its partition
+// while the partition has credit. With the default key buffer (the
+// partition's) the partition is not even paused. With a smaller key buffer
+// the key over it pauses fetching (reason "key"), but the records already
+// fetched for other keys still run: only what waits for the key waits.
+func TestHotKeyDoesNotStallOtherKeys(t *testing.T) {
+	for _, keyBuffer := range []int{0, 4} {
+		t.Run(fmt.Sprint("key buffer ", keyBuffer), func(t *testing.T) {
+			log := memory.NewLog()
+			require.NoError(t, log.CreateTopic("t", 1))
+			keys := []string{"hot", "hot", "hot", "hot", "hot", "hot"}
+			for i := range 100 {
+				keys = append(keys, fmt.Sprint("cold", i))
+			}
+			produce(t, log, "t", 0, keys...)
+			release := make(chan struct{})
+			var cold atomic.Int64
+			opts := []orderly.Option{orderly.WithPartitionBuffer(200, 1<<20), orderly.WithLogger(quiet)}
+			if keyBuffer > 0 {
+				opts = append(opts, orderly.WithKeyBuffer(keyBuffer, 1<<20))
+			}
+			m := log.Member("g", []string{"t"}, memory.WithFetchBuffer(256))
+			eng, err := orderly.New(m, orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
+				if string(r.Key) == "hot" {
+					<-release
+					return nil
+				}
+				cold.Add(1)
+				return nil
+			}), opts...)
+			require.NoError(t, err)
+			stop := running(t, eng)
+			require.Eventually(t, func() bool { return cold.Load() == 100 }, 10*time.Second, time.Millisecond,
+				"every cold key was handled while the hot key was stuck")
+			ps := partitionStats(t, eng, 0)
+			if keyBuffer > 0 {
+				require.True(t, slices.Contains(ps.Reasons, "key"), "the hot key over its buffer pauses fetching: %+v", ps)
+			} else {
+				require.False(t, ps.Paused, "the partition has credit: %+v", ps)
+			}
+			close(release)
+			require.Eventually(t, func() bool { p, _ := log.Committed("g", "t", 0); return p.Offset == 106 }, 10*time.Second, time.Millisecond)
+			require.Eventually(t, func() bool { return !partitionStats(t, eng, 0).Paused }, 10*time.Second, time.Millisecond)
+			require.NoError(t, stop())
+		})
+	}
+}
+
+// The uncommitted window: a record that holds the watermark back pauses the
+// partition once the window is full, with reason "uncommitted".
+func TestUncommittedWindowPausesPartition(t *testing.T) {
+	log := memory.NewLog()
+	require.NoError(t, log.CreateTopic("t", 1))
+	keys := []string{"slow"}
+	for i := range 100 {
+		keys = append(keys, fmt.Sprint("k", i))
+	}
+	produce(t, log, "t", 0, keys...)
+	release := make(chan struct{})
+	var handled atomic.Int64
+	eng, err := orderly.New(log.Member("g", []string{"t"}), orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
+		if string(r.Key) == "slow" {
+			<-release
+		}
+		handled.Add(1)
+		return nil
+	}), orderly.WithMaxUncommitted(20), orderly.WithLogger(quiet))
+	require.NoError(t, err)
+	stop := running(t, eng)
+	require.Eventually(t, func() bool {
+		ps := partitionStats(t, eng, 0)
+		return slices.Contains(ps.Reasons, "uncommitted") && ps.Uncommitted == 20
+	}, 10*time.Second, time.Millisecond)
+	require.Equal(t, int64(19), handled.Load(), "the window holds the slow record and 19 done behind it")
+	close(release)
+	require.Eventually(t, func() bool { p, _ := log.Committed("g", "t", 0); return p.Offset == 101 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, stop())
+}

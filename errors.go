@@ -1,0 +1,32 @@
+package orderly
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrInvalidOption is wrapped by every error New returns for a bad option.
+var ErrInvalidOption = errors.New("orderly: invalid option")
+
+// ErrAlreadyRunning is returned by Run when the engine was already run.
+// An Engine runs once; make a new one (with a new Source) to run again.
+var ErrAlreadyRunning = errors.New("orderly: engine already run")
+
+// PanicError is the error a handler's recovered panic becomes. It reaches
+// the failure hook like any other handler error.
+type PanicError struct {
+	Value any    // what the handler panicked with
+	Stack []byte // the goroutine's stack at the panic
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("orderly: handler panic: %v", e.Value) }
+
+// Unwrap returns the panic value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...)
+}

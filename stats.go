@@ -1,0 +1,76 @@
+package orderly
+
+import "sort"
+
+// Stats is a snapshot of an engine's state, for dashboards and tests.
+type Stats struct {
+	InFlight     int64  // handler calls running now
+	HeldRecords  int64  // records held by the engine (dispatched, not finished)
+	HeldBytes    int64  // their bytes (Record.Size)
+	Handled      uint64 // handler calls that returned nil, since New
+	Failed       uint64 // handler calls that returned an error or panicked
+	ReadyActors  int    // key actors with work waiting for a concurrency slot
+	Partitions   []PartitionStats
+	PausedTotal  int // partitions paused now
+	EngineLimits struct{ Records, Bytes int64 }
+}
+
+// PartitionStats describes one claimed partition.
+type PartitionStats struct {
+	Topic       string
+	Partition   int32
+	InFlight    int64    // handler calls running for this partition
+	HeldRecords int64    // records dispatched and not finished
+	HeldBytes   int64    // their bytes
+	Uncommitted int64    // records dispatched the watermark has not passed
+	Keys        int      // live key actors (keys with queued or running records)
+	Watermark   int64    // next offset to commit; -1 when unknown
+	Committed   int64    // last committed next offset; -1 when none
+	Paused      bool     // fetching paused by backpressure
+	Reasons     []string // why it is paused: "key", "partition-records", "partition-bytes", "engine-records", "engine-bytes", "uncommitted"
+}
+
+// Stats returns a snapshot. It is safe to call at any time from any
+// goroutine; the numbers are each consistent, not with each other.
+func (e *Engine) Stats() Stats {
+	s := Stats{
+		InFlight:    e.inFlight.Load(),
+		HeldRecords: e.records.Held(),
+		HeldBytes:   e.bytes.Held(),
+		Handled:     e.handled.Load(),
+		Failed:      e.failed.Load(),
+		ReadyActors: e.sched.Ready(),
+	}
+	s.EngineLimits.Records, s.EngineLimits.Bytes = e.records.High(), e.bytes.High()
+	e.mu.Lock()
+	for p := range e.parts {
+		ps := PartitionStats{
+			Topic:       p.claim.Topic(),
+			Partition:   p.claim.Partition(),
+			InFlight:    p.running.Load(),
+			HeldRecords: p.records.Held(),
+			HeldBytes:   p.bytes.Held(),
+			Uncommitted: p.window.Held(),
+			Keys:        p.group.Keys(),
+			Watermark:   p.cp.Watermark(),
+			Committed:   p.cp.Committed(),
+			Paused:      p.valve.Paused(),
+		}
+		for _, r := range p.valve.Reasons() {
+			ps.Reasons = append(ps.Reasons, r.String())
+		}
+		if ps.Paused {
+			s.PausedTotal++
+		}
+		s.Partitions = append(s.Partitions, ps)
+	}
+	e.mu.Unlock()
+	sort.Slice(s.Partitions, func(i, j int) bool {
+		a, b := s.Partitions[i], s.Partitions[j]
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		return a.Partition < b.Partition
+	})
+	return s
+}
