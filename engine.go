@@ -8,10 +8,12 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/orderly-go/orderly/actors"
 	"github.com/orderly-go/orderly/backpressure"
 	"github.com/orderly-go/orderly/committer"
+	"golang.org/x/time/rate"
 )
 
 // Engine consumes a Source with per-key ordering, bounded concurrency,
@@ -34,9 +36,19 @@ type Engine struct {
 	mu    sync.Mutex // guards parts
 	parts map[*partition]struct{}
 
-	inFlight atomic.Int64  // handler calls running
-	handled  atomic.Uint64 // handler calls that returned nil
-	failed   atomic.Uint64 // handler calls that returned an error or panicked
+	group     string        // the consumer group, if the source names it
+	timed     bool          // some hook needs dispatch and start times
+	breaker   *breaker      // nil without WithCircuitBreaker
+	limiter   *rate.Limiter // engine-wide rate limit; nil if none
+	dlBackoff RetryPolicy   // for failed dead-letter writes
+
+	inFlight     atomic.Int64  // handler calls running
+	handled      atomic.Uint64 // handler calls that returned nil
+	failed       atomic.Uint64 // handler calls that returned an error or panicked
+	retried      atomic.Uint64 // failed attempts that were retried
+	recovered    atomic.Uint64 // records the recovery function declared done
+	deadLettered atomic.Uint64 // records written to the dead-letter sink
+	stuck        atomic.Int64  // handler calls running past twice their deadline
 }
 
 // New returns an engine that consumes src with h. It checks every option
@@ -62,8 +74,8 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 	if !cfg.keySet {
 		cfg.key = cfg.partition
 	}
-	if cfg.onFailure == nil {
-		cfg.onFailure = LogFailures(cfg.logger)
+	if cfg.parking && cfg.deadLetter == nil {
+		return nil, invalid("WithKeyParking needs WithDeadLetter: parked records go to the dead-letter sink")
 	}
 	for i := len(cfg.middleware) - 1; i >= 0; i-- {
 		h = cfg.middleware[i](h)
@@ -72,6 +84,18 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 		src: src, handler: h, cfg: cfg, log: cfg.logger,
 		parts: make(map[*partition]struct{}),
 	}
+	if g, ok := src.(GroupNamer); ok {
+		e.group = g.GroupName()
+	}
+	h0 := &cfg.hooks
+	e.timed = len(h0.dispatched)+len(h0.started)+len(h0.finished)+len(h0.retried)+len(h0.dead) > 0
+	if cfg.breaker != nil {
+		e.breaker = newBreaker(e, *cfg.breaker)
+	}
+	if cfg.rateLimit != nil {
+		e.limiter = rate.NewLimiter(cfg.rateLimit.limit, cfg.rateLimit.burst)
+	}
+	e.dlBackoff = RetryPolicy{InitialDelay: 100 * time.Millisecond, MaxDelay: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
 	e.sched = actors.NewScheduler(cfg.concurrency, e.escapedPanic)
 	e.records = backpressure.NewCredits(int64(cfg.engine.records), lowMark(int64(cfg.engine.records), cfg.lowMark),
 		func() { e.resumeAll(backpressure.ReasonEngineRecords) })
@@ -102,6 +126,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		Every:    e.cfg.commitEvery,
 		Mailbox:  2*e.cfg.engine.records + 1024,
 		Logger:   e.log,
+		OnCommit: e.onCommit,
 	})
 	// Owned by Run, which stops it (after every claim is closed) and waits.
 	go e.committer.Run()
@@ -129,12 +154,45 @@ func (e *Engine) serve(c Claim) {
 }
 
 // resumeAll lifts an engine-level pause reason from every partition.
-func (e *Engine) resumeAll(r backpressure.Reason) {
+func (e *Engine) resumeAll(r backpressure.Reason) { e.setAll(r, false) }
+
+// setAll sets or lifts a pause reason on every partition.
+func (e *Engine) setAll(r backpressure.Reason, on bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for p := range e.parts {
-		p.valve.Set(r, false)
+		p.valve.Set(r, on)
 	}
+}
+
+// onCommit reports a commit to the hooks; it runs on the committer.
+func (e *Engine) onCommit(cp *committer.Partition, c committer.Commit) {
+	if len(e.cfg.hooks.commit) == 0 {
+		return
+	}
+	t, ok := cp.Target().(Claim)
+	if !ok {
+		return
+	}
+	info := CommitInfo{Topic: t.Topic(), Partition: t.Partition(), Group: e.group,
+		From: c.From, To: c.To, Records: c.Records, Final: c.Final, Err: c.Err, Took: c.Took}
+	for _, h := range e.cfg.hooks.commit {
+		h.OnCommit(info)
+	}
+}
+
+// ReleaseKey releases a key parked on a partition (see WithKeyParking): its
+// next records are handled again. It reports whether the key was parked on
+// a partition this engine holds. Safe to call from any goroutine.
+func (e *Engine) ReleaseKey(topic string, partition int32, key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for p := range e.parts {
+		if p.topic == topic && p.id == partition {
+			return p.release(key)
+		}
+	}
+	return false
 }
 
 // call runs the handler, turning a panic into a *PanicError.

@@ -163,7 +163,8 @@ func staleMetadata(t *testing.T) string {
 }
 
 // A handler that panics or fails does not stop the engine: the record
-// counts as done (the default failure hook logs it) and the key moves on.
+// goes to the recovery function (without one, to the log), counts as done,
+// and the key moves on.
 func TestHandlerPanicsAndErrorsDoNotStopTheEngine(t *testing.T) {
 	log := memory.NewLog()
 	require.NoError(t, log.CreateTopic("t", 1))
@@ -180,10 +181,11 @@ func TestHandlerPanicsAndErrorsDoNotStopTheEngine(t *testing.T) {
 			return fmt.Errorf("bad record")
 		}
 		return nil
-	}), orderly.WithFailureHandler(func(ctx context.Context, r *orderly.Record, err error) {
+	}), orderly.WithRecover(func(ctx context.Context, r *orderly.Record, err error) error {
 		mu.Lock()
 		failures = append(failures, err)
 		mu.Unlock()
+		return nil
 	}))
 	require.NoError(t, err)
 	stop := running(t, eng)

@@ -3,26 +3,26 @@ package orderly
 import (
 	"context"
 	"log/slog"
+	"runtime/debug"
 )
 
-// FailureHandler is told about a record whose handler returned an error or
-// panicked (err is then a *PanicError). It runs on the record's key actor,
-// so the key waits for it; when it returns, the record counts as done and
-// the watermark may pass it.
+// What happens to a record whose handler fails (returns an error or
+// panics; a panic becomes a *PanicError):
 //
-// This is the single place where failure policy plugs in. The default,
-// LogFailures, logs and moves on; retries with backoff, dead-lettering and
-// key parking replace it.
-type FailureHandler func(ctx context.Context, r *Record, err error)
-
-// LogFailures returns the default FailureHandler: it logs the error with the
-// record's topic, partition, offset and key at level Error.
-func LogFailures(logger *slog.Logger) FailureHandler {
-	return func(ctx context.Context, r *Record, err error) {
-		logger.LogAttrs(ctx, slog.LevelError, "orderly: handler failed; record counted as done",
-			RecordAttrs(r, slog.Any("error", err))...)
-	}
-}
+//  1. With WithRetry, the attempt is retried with backoff inside the
+//     record's key actor, unless the error is Permanent or the policy's
+//     attempts are used up.
+//  2. After the last attempt, the WithRecover function (if any) may
+//     declare the record done.
+//  3. Otherwise the record goes to the WithDeadLetter sink (if any), whose
+//     write is retried until it succeeds; WithKeyParking then sends the
+//     key's later records after it.
+//  4. Without a sink, the failure is logged with the record's topic,
+//     partition, offset, key and attempt.
+//
+// In every case the record then counts as done and the watermark moves past
+// it: a failing record never stops the partition and is never re-read in a
+// loop.
 
 // RecordAttrs returns the log attributes that name a record (topic,
 // partition, offset, key), followed by extra.
@@ -33,4 +33,15 @@ func RecordAttrs(r *Record, extra ...slog.Attr) []slog.Attr {
 		slog.Int64("offset", r.Offset),
 		slog.String("key", string(r.Key)),
 	}, extra...)
+}
+
+// deadLetterCall calls the sink, turning a panic into an error so that
+// the write is retried rather than lost.
+func (e *Engine) deadLetterCall(ctx context.Context, r *Record, dl DeadLetter) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return e.cfg.deadLetter.DeadLetter(ctx, r, dl)
 }

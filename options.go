@@ -1,8 +1,11 @@
 package orderly
 
 import (
+	"context"
 	"log/slog"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Option configures an Engine. Options are checked once, by New; a bad
@@ -30,7 +33,16 @@ type config struct {
 	atMostOnce     bool
 	logger         *slog.Logger
 	middleware     []Middleware
-	onFailure      FailureHandler
+	hooks          hooks
+	retry          *RetryPolicy
+	recover        func(ctx context.Context, r *Record, err error) error
+	deadLetter     DeadLetterSink
+	parking        bool
+	parkFor        time.Duration
+	breaker        *BreakerPolicy
+	attemptTimeout time.Duration
+	rateLimit      *rateLimit
+	partitionRate  *rateLimit
 	errs           []error
 }
 
@@ -230,14 +242,44 @@ func WithMiddleware(m ...Middleware) Option {
 	}
 }
 
-// WithFailureHandler replaces what happens when a handler returns an error
-// or panics. The default logs the failure (topic, partition, offset, key)
-// and counts the record as done.
-func WithFailureHandler(f FailureHandler) Option {
+type rateLimit struct {
+	limit rate.Limit
+	burst int
+}
+
+// WithAttemptTimeout runs each handler attempt under a context deadline of
+// d. A handler that outlives its deadline by another d is reported as stuck
+// (a log line and Stats.Stuck) until it returns; the engine cannot stop a
+// handler that ignores its context. Default: no deadline; d must be > 0.
+func WithAttemptTimeout(d time.Duration) Option {
 	return func(c *config) {
-		if f == nil {
-			c.fail(invalid("WithFailureHandler(nil)"))
+		if d <= 0 {
+			c.fail(invalid("WithAttemptTimeout(%v): must be > 0", d))
 		}
-		c.onFailure = f
+		c.attemptTimeout = d
+	}
+}
+
+// WithRateLimit limits handler starts (attempts) engine-wide to r per
+// second with bursts of burst (a token bucket, golang.org/x/time/rate). A
+// record waiting for a token holds no concurrency slot. r must be > 0 and
+// burst ≥ 1.
+func WithRateLimit(r float64, burst int) Option {
+	return func(c *config) {
+		if !(r > 0) || burst < 1 {
+			c.fail(invalid("WithRateLimit(%v, %d): rate must be > 0 and burst ≥ 1", r, burst))
+		}
+		c.rateLimit = &rateLimit{rate.Limit(r), burst}
+	}
+}
+
+// WithPartitionRateLimit is WithRateLimit for each partition on its own;
+// both may be set.
+func WithPartitionRateLimit(r float64, burst int) Option {
+	return func(c *config) {
+		if !(r > 0) || burst < 1 {
+			c.fail(invalid("WithPartitionRateLimit(%v, %d): rate must be > 0 and burst ≥ 1", r, burst))
+		}
+		c.partitionRate = &rateLimit{rate.Limit(r), burst}
 	}
 }

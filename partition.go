@@ -10,26 +10,31 @@ import (
 	"github.com/orderly-go/orderly/actors"
 	"github.com/orderly-go/orderly/backpressure"
 	"github.com/orderly-go/orderly/committer"
+	"golang.org/x/time/rate"
 )
 
 // partition is one claim's dispatcher and the state its key actors share.
 //
 // Goroutines: run (the dispatcher) is the serve goroutine the source
 // started; it alone reads the claim, registers offsets and sends records to
-// the key group. The key actors run on the engine's scheduler. watchRevoke
-// cancels readCtx when the claim is revoked and exits with it.
+// the key group. The key actors run on the engine's scheduler. A small
+// goroutine started by run cancels readCtx when the claim is revoked and
+// exits with it.
 type partition struct {
 	e     *Engine
 	claim Claim
+	topic string
+	id    int32
 	log   *slog.Logger
 
-	group   *actors.Group[string, *Record]
+	group   *actors.Group[string, *task]
 	valve   *backpressure.Valve
 	records *backpressure.Credits // partition record credits
 	bytes   *backpressure.Credits // partition byte credits
 	window  *backpressure.Credits // uncommitted window, released by the committer
 	cp      *committer.Partition
 	skip    *committer.Skipper // offsets done before a restart; nil if none
+	limiter *rate.Limiter      // per-partition rate limit; nil if none
 
 	readCtx        context.Context // done on revoke or shutdown: stop dispatching
 	cancelRead     context.CancelFunc
@@ -42,18 +47,37 @@ type partition struct {
 	idle     chan struct{}
 	idleOnce sync.Once
 
+	parkMu sync.Mutex           // guards parked
+	parked map[string]time.Time // parked keys -> release time (zero: until ReleaseKey)
+	nPark  atomic.Int32         // len(parked), read without the lock on the hot path
+
 	// Owned by the dispatcher.
 	keys    []string
-	pending []*Record // at-most-once: registered as done, waiting for their commit
+	pending []*task // at-most-once: registered as done, waiting for their commit
+}
+
+// task is one record's journey through its key actor: its attempts, and
+// the dead-letter write if it comes to that.
+type task struct {
+	rec        *Record
+	size       int64
+	keys       []string // set only when parking needs them
+	dispatched time.Time
+	attempt    int
+	firstFail  time.Time
+	err        error // the last attempt's error
+	deadLetter bool  // the handler is done with it; only the dead-letter write remains
+	dlAttempts int
+	admitted   bool // a rate-limit token is already reserved for the next attempt
 }
 
 func newPartition(e *Engine, c Claim) *partition {
 	p := &partition{
-		e: e, claim: c, idle: make(chan struct{}),
+		e: e, claim: c, topic: c.Topic(), id: c.Partition(), idle: make(chan struct{}),
 		log: e.log.With(slog.String("topic", c.Topic()), slog.Int("partition", int(c.Partition()))),
 	}
 	cfg := &e.cfg
-	p.valve = backpressure.NewValve(c.Pause, c.Resume)
+	p.valve = backpressure.NewValve(p.pause, p.resume)
 	p.records = backpressure.NewCredits(int64(cfg.partition.records), lowMark(int64(cfg.partition.records), cfg.lowMark),
 		func() { p.valve.Set(backpressure.ReasonPartitionRecords, false) })
 	p.bytes = backpressure.NewCredits(cfg.partition.bytes, lowMark(cfg.partition.bytes, cfg.lowMark),
@@ -66,6 +90,12 @@ func newPartition(e *Engine, c Claim) *partition {
 		OnOver:  func(string) { p.valve.Hold(backpressure.ReasonKey) },
 		OnUnder: func(string) { p.valve.Release(backpressure.ReasonKey) },
 	})
+	if cfg.partitionRate != nil {
+		p.limiter = rate.NewLimiter(cfg.partitionRate.limit, cfg.partitionRate.burst)
+	}
+	if e.breaker != nil && e.breaker.isOpen() {
+		p.valve.Set(backpressure.ReasonBreaker, true)
+	}
 
 	start := c.Start()
 	var skip []committer.Range
@@ -76,6 +106,21 @@ func newPartition(e *Engine, c Claim) *partition {
 	p.readCtx, p.cancelRead = context.WithCancel(e.runCtx)
 	p.handlerCtx, p.cancelHandlers = context.WithCancel(context.WithoutCancel(e.runCtx))
 	return p
+}
+
+// pause and resume are the valve's: they run under its lock.
+func (p *partition) pause(r backpressure.Reason) {
+	p.claim.Pause()
+	for _, h := range p.e.cfg.hooks.paused {
+		h.OnPartitionPaused(p.topic, p.id, []string{r.String()})
+	}
+}
+
+func (p *partition) resume() {
+	p.claim.Resume()
+	for _, h := range p.e.cfg.hooks.paused {
+		h.OnPartitionResumed(p.topic, p.id)
+	}
 }
 
 // passed is the committer telling us the watermark passed n records.
@@ -125,8 +170,8 @@ func (p *partition) dispatch(r *Record) error {
 	if p.skip != nil && p.skip.Skip(r.Offset) {
 		return p.cp.Skip(r.Offset) // done before a restart
 	}
-	size := r.Size()
-	if err := p.acquireRecord(size); err != nil {
+	t := &task{rec: r, size: r.Size()}
+	if err := p.acquireRecord(t.size); err != nil {
 		return err
 	}
 	p.live.Add(1)
@@ -134,7 +179,7 @@ func (p *partition) dispatch(r *Record) error {
 		if err := p.cp.Skip(r.Offset); err != nil {
 			return err
 		}
-		p.pending = append(p.pending, r)
+		p.pending = append(p.pending, t)
 		if len(p.pending) >= 256 {
 			p.flushPending()
 		}
@@ -143,13 +188,27 @@ func (p *partition) dispatch(r *Record) error {
 	if err := p.cp.Register(r.Offset); err != nil {
 		return err
 	}
-	p.send(r, size)
+	p.send(t)
 	return nil
 }
 
-func (p *partition) send(r *Record, size int64) {
-	p.keys = p.e.cfg.ordering.keys(r, p.keys[:0])
-	p.group.Send(r, size, p.keys...)
+func (p *partition) send(t *task) {
+	e := p.e
+	p.keys = e.cfg.ordering.keys(t.rec, p.keys[:0])
+	if e.cfg.parking && len(p.keys) > 0 {
+		t.keys = append([]string(nil), p.keys...)
+	}
+	if e.timed {
+		t.dispatched = time.Now()
+		for _, h := range e.cfg.hooks.dispatched {
+			h.OnRecordDispatched(t.rec, p.info(t))
+		}
+	}
+	p.group.Send(t, t.size, p.keys...)
+}
+
+func (p *partition) info(t *task) RecordInfo {
+	return RecordInfo{Group: p.e.group, Dispatched: t.dispatched, Attempt: t.attempt}
 }
 
 // flushPending commits the at-most-once records registered so far, then
@@ -160,12 +219,12 @@ func (p *partition) flushPending() {
 		return
 	}
 	err := p.cp.Flush(p.readCtx)
-	for _, r := range p.pending {
+	for _, t := range p.pending {
 		if err != nil {
-			p.finish(r)
+			p.finish(t)
 			continue
 		}
-		p.send(r, r.Size())
+		p.send(t)
 	}
 	if err != nil {
 		p.log.Warn("orderly: at-most-once commit failed; records dropped unhandled", slog.Int("records", len(p.pending)), slog.Any("error", err))
@@ -215,42 +274,247 @@ func (p *partition) acquire(c *backpressure.Credits, n int64, reason backpressur
 	return err
 }
 
-// receive is the key actors' receive function: it runs the handler (or
-// abandons the record when the claim is ending) and finishes the record.
-func (p *partition) receive(r *Record) {
-	defer p.finish(r)
+// receive is the key actors' receive function: one step of a record's
+// journey. It returns retry == true to be called again after the delay,
+// with the record's keys still blocked.
+func (p *partition) receive(t *task) (time.Duration, bool) {
 	if p.stopping.Load() {
-		return // revoked before it started: the next owner handles it
+		p.finish(t) // revoked before it finished: the next owner handles it
+		return 0, false
 	}
+	if !t.deadLetter && p.isParked(t) {
+		t.deadLetter, t.err = true, ErrKeyParked
+	}
+	if t.deadLetter {
+		return p.writeDeadLetter(t)
+	}
+	return p.attempt(t)
+}
+
+// attempt runs one handler call and decides what follows it.
+func (p *partition) attempt(t *task) (time.Duration, bool) {
 	e := p.e
+	var breakerDone func(error)
+	if e.breaker != nil {
+		var wait time.Duration
+		if breakerDone, wait = e.breaker.admit(); breakerDone == nil {
+			return wait, true // open: wait without counting an attempt
+		}
+	}
+	if wait := p.admitRate(t); wait > 0 {
+		if breakerDone != nil {
+			breakerDone(context.Canceled) // not an attempt; excluded from the counts
+		}
+		return wait, true
+	}
+	t.admitted = false
+	t.attempt++
+
+	ctx, cancel := p.handlerCtx, context.CancelFunc(nil)
+	if e.cfg.attemptTimeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, e.cfg.attemptTimeout)
+	}
+	var info RecordInfo
+	if e.timed {
+		info = p.info(t)
+		info.Started = time.Now()
+		for _, h := range e.cfg.hooks.started {
+			ctx = h.OnRecordStarted(ctx, t.rec, info)
+		}
+	}
+	var stuck *time.Timer
+	if e.cfg.attemptTimeout > 0 {
+		stuck = time.AfterFunc(2*e.cfg.attemptTimeout, func() { p.reportStuck(t, true) })
+	}
 	e.inFlight.Add(1)
 	p.running.Add(1)
-	err := e.call(p.handlerCtx, r)
+	err := e.call(ctx, t.rec)
 	p.running.Add(-1)
 	e.inFlight.Add(-1)
+	if stuck != nil && !stuck.Stop() {
+		p.reportStuck(t, false)
+	}
+	if breakerDone != nil {
+		breakerDone(err)
+	}
+	for _, h := range e.cfg.hooks.finished {
+		h.OnRecordFinished(ctx, t.rec, info, err)
+	}
+	if cancel != nil {
+		cancel()
+	}
+
 	switch {
 	case err == nil:
 		e.handled.Add(1)
+		p.complete(t)
+		return 0, false
 	case p.stopping.Load() && p.handlerCtx.Err() != nil:
-		return // cancelled by the revoke timeout: not done, handled again by the next owner
-	default:
-		e.failed.Add(1)
-		// The single failure hook: the failure-handling middleware
-		// replaces it with retries and dead-lettering.
-		e.cfg.onFailure(p.handlerCtx, r, err)
+		p.finish(t) // cancelled by the revoke timeout: not done, the next owner handles it
+		return 0, false
 	}
-	if !e.cfg.atMostOnce {
-		_ = p.cp.Complete(r.Offset) // after Close it is dropped (fenced)
+	e.failed.Add(1)
+	if t.firstFail.IsZero() {
+		t.firstFail = time.Now()
 	}
+	t.err = err
+	if e.cfg.retry != nil {
+		if delay, retry := e.cfg.retry.retry(err, t.attempt); retry {
+			e.retried.Add(1)
+			for _, h := range e.cfg.hooks.retried {
+				h.OnRecordRetried(ctx, t.rec, info, err, delay)
+			}
+			p.log.LogAttrs(ctx, slog.LevelDebug, "orderly: attempt failed; will retry",
+				RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("delay", delay), slog.Any("error", err))...)
+			return delay, true
+		}
+	}
+	return p.failed(t)
+}
+
+// failed handles a record whose last attempt failed: recovery, then the
+// dead-letter sink, then the log.
+func (p *partition) failed(t *task) (time.Duration, bool) {
+	e := p.e
+	if e.cfg.recover != nil {
+		if err := e.cfg.recover(p.handlerCtx, t.rec, t.err); err == nil {
+			e.recovered.Add(1)
+			p.complete(t)
+			return 0, false
+		} else {
+			t.err = err
+		}
+	}
+	if e.cfg.deadLetter == nil {
+		p.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler failed; record counted as done",
+			RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Any("error", t.err))...)
+		p.complete(t)
+		return 0, false
+	}
+	t.deadLetter = true
+	p.park(t)
+	return p.writeDeadLetter(t)
+}
+
+// writeDeadLetter writes t to the sink, retrying with backoff until it
+// succeeds or the claim ends.
+func (p *partition) writeDeadLetter(t *task) (time.Duration, bool) {
+	e := p.e
+	ctx := p.handlerCtx
+	for _, h := range e.cfg.hooks.dead {
+		ctx = h.OnDeadLetterStart(ctx, t.rec, p.info(t), t.err)
+	}
+	err := e.deadLetterCall(ctx, t.rec, DeadLetter{Err: t.err, Attempts: t.attempt, FirstFailure: t.firstFail, Group: e.group})
+	for _, h := range e.cfg.hooks.dead {
+		h.OnDeadLetterEnd(ctx, t.rec, err)
+	}
+	if err != nil {
+		t.dlAttempts++
+		delay := e.dlBackoff.Backoff(t.dlAttempts)
+		p.log.LogAttrs(ctx, slog.LevelWarn, "orderly: dead-letter write failed; will retry",
+			RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("delay", delay), slog.Any("error", err))...)
+		return delay, true
+	}
+	e.deadLettered.Add(1)
+	p.log.LogAttrs(ctx, slog.LevelWarn, "orderly: record dead-lettered",
+		RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Any("error", t.err))...)
+	p.complete(t)
+	return 0, false
+}
+
+// admitRate takes a rate-limit token for the next attempt, or says how
+// long to wait for one (the token is then reserved).
+func (p *partition) admitRate(t *task) time.Duration {
+	if t.admitted {
+		return 0
+	}
+	var wait time.Duration
+	for _, l := range [...]*rate.Limiter{p.e.limiter, p.limiter} {
+		if l != nil {
+			wait = max(wait, l.Reserve().Delay())
+		}
+	}
+	if wait > 0 {
+		t.admitted = true
+	}
+	return wait
+}
+
+func (p *partition) reportStuck(t *task, stuck bool) {
+	if stuck {
+		p.e.stuck.Add(1)
+		p.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler stuck past its deadline",
+			RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("timeout", p.e.cfg.attemptTimeout))...)
+		return
+	}
+	p.e.stuck.Add(-1) // the stuck handler returned
+}
+
+// isParked reports whether any of t's keys is parked, releasing keys whose
+// parking has expired.
+func (p *partition) isParked(t *task) bool {
+	if p.nPark.Load() == 0 || len(t.keys) == 0 {
+		return false
+	}
+	p.parkMu.Lock()
+	defer p.parkMu.Unlock()
+	parked := false
+	for _, k := range t.keys {
+		until, ok := p.parked[k]
+		switch {
+		case !ok:
+		case !until.IsZero() && time.Now().After(until):
+			delete(p.parked, k)
+		default:
+			parked = true
+		}
+	}
+	p.nPark.Store(int32(len(p.parked)))
+	return parked
+}
+
+func (p *partition) park(t *task) {
+	if !p.e.cfg.parking || len(t.keys) == 0 {
+		return
+	}
+	var until time.Time
+	if p.e.cfg.parkFor > 0 {
+		until = time.Now().Add(p.e.cfg.parkFor)
+	}
+	p.parkMu.Lock()
+	if p.parked == nil {
+		p.parked = make(map[string]time.Time)
+	}
+	for _, k := range t.keys {
+		p.parked[k] = until
+	}
+	p.nPark.Store(int32(len(p.parked)))
+	p.parkMu.Unlock()
+}
+
+func (p *partition) release(key string) bool {
+	p.parkMu.Lock()
+	defer p.parkMu.Unlock()
+	_, ok := p.parked[key]
+	delete(p.parked, key)
+	p.nPark.Store(int32(len(p.parked)))
+	return ok
+}
+
+// complete reports t done to the committer and finishes it.
+func (p *partition) complete(t *task) {
+	if !p.e.cfg.atMostOnce {
+		_ = p.cp.Complete(t.rec.Offset) // after Close it is dropped (fenced)
+	}
+	p.finish(t)
 }
 
 // finish gives back a record's credits.
-func (p *partition) finish(r *Record) {
-	size := r.Size()
+func (p *partition) finish(t *task) {
 	p.records.Release(1)
-	p.bytes.Release(size)
+	p.bytes.Release(t.size)
 	p.e.records.Release(1)
-	p.e.bytes.Release(size)
+	p.e.bytes.Release(t.size)
 	if p.live.Add(-1) == 0 && p.stopping.Load() {
 		p.idleOnce.Do(func() { close(p.idle) })
 	}
@@ -262,6 +526,7 @@ func (p *partition) stop() {
 	p.flushPending()
 	p.stopping.Store(true)
 	p.cancelRead()
+	p.group.WakeAll() // records waiting to retry give up now
 	if p.live.Load() == 0 {
 		p.idleOnce.Do(func() { close(p.idle) })
 	}

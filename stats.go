@@ -9,6 +9,11 @@ type Stats struct {
 	HeldBytes    int64  // their bytes (Record.Size)
 	Handled      uint64 // handler calls that returned nil, since New
 	Failed       uint64 // handler calls that returned an error or panicked
+	Retried      uint64 // failed attempts that were retried
+	Recovered    uint64 // records the recovery function declared done
+	DeadLettered uint64 // records written to the dead-letter sink
+	Stuck        int64  // handler calls running past twice their attempt timeout now
+	BreakerOpen  bool   // the circuit breaker is open
 	ReadyActors  int    // key actors with work waiting for a concurrency slot
 	Partitions   []PartitionStats
 	PausedTotal  int // partitions paused now
@@ -27,21 +32,27 @@ type PartitionStats struct {
 	Watermark   int64    // next offset to commit; -1 when unknown
 	Committed   int64    // last committed next offset; -1 when none
 	Paused      bool     // fetching paused by backpressure
-	Reasons     []string // why it is paused: "key", "partition-records", "partition-bytes", "engine-records", "engine-bytes", "uncommitted"
+	Reasons     []string // why it is paused: "key", "partition-records", "partition-bytes", "engine-records", "engine-bytes", "uncommitted", "breaker"
+	Parked      int      // keys parked after a dead-letter
 }
 
 // Stats returns a snapshot. It is safe to call at any time from any
 // goroutine; the numbers are each consistent, not with each other.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		InFlight:    e.inFlight.Load(),
-		HeldRecords: e.records.Held(),
-		HeldBytes:   e.bytes.Held(),
-		Handled:     e.handled.Load(),
-		Failed:      e.failed.Load(),
-		ReadyActors: e.sched.Ready(),
+		InFlight:     e.inFlight.Load(),
+		HeldRecords:  e.records.Held(),
+		HeldBytes:    e.bytes.Held(),
+		Handled:      e.handled.Load(),
+		Failed:       e.failed.Load(),
+		Retried:      e.retried.Load(),
+		Recovered:    e.recovered.Load(),
+		DeadLettered: e.deadLettered.Load(),
+		Stuck:        e.stuck.Load(),
+		ReadyActors:  e.sched.Ready(),
 	}
 	s.EngineLimits.Records, s.EngineLimits.Bytes = e.records.High(), e.bytes.High()
+	s.BreakerOpen = e.breaker != nil && e.breaker.isOpen()
 	e.mu.Lock()
 	for p := range e.parts {
 		ps := PartitionStats{
@@ -55,6 +66,7 @@ func (e *Engine) Stats() Stats {
 			Watermark:   p.cp.Watermark(),
 			Committed:   p.cp.Committed(),
 			Paused:      p.valve.Paused(),
+			Parked:      int(p.nPark.Load()),
 		}
 		for _, r := range p.valve.Reasons() {
 			ps.Reasons = append(ps.Reasons, r.String())

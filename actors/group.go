@@ -3,6 +3,7 @@ package actors
 import (
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Load is what a key's actor holds: messages queued or running, and their
@@ -52,17 +53,24 @@ func (l *KeyLimits[K]) under(ld Load) bool {
 // and runs once it heads all of them; while it waits, those keys hold no
 // goroutine.
 //
+// receive may ask for its message again: returning retry == true keeps the
+// message at the head of its keys (they stay blocked, later messages wait)
+// and receives it again after the delay. While it waits, the message holds
+// no goroutine and no concurrency slot. WakeAll cuts every such wait short.
+//
 // A Group is safe for concurrent use; messages sharing a key must be sent
 // from one goroutine (or otherwise ordered by the caller) for "earlier" to
 // mean anything.
 type Group[K comparable, M any] struct {
 	sched   *Scheduler
-	receive func(M)
+	receive func(M) (retryAfter time.Duration, retry bool)
 	limits  KeyLimits[K]
 
-	mu   sync.Mutex            // guards keys, free and every envelope's waiting field
-	keys map[K]*keyActor[K, M] // only keys with queued or running messages
-	free []*keyActor[K, M]     // passivated actors kept for reuse, at most maxFree
+	mu      sync.Mutex                      // guards keys, free, delayed, wakeNow and every envelope's waiting field
+	keys    map[K]*keyActor[K, M]           // only keys with queued or running messages
+	free    []*keyActor[K, M]               // passivated actors kept for reuse, at most maxFree
+	delayed map[*envelope[K, M]]*time.Timer // messages waiting to be received again
+	wakeNow bool                            // set by WakeAll: later retries are not delayed
 }
 
 const maxFree = 256
@@ -84,11 +92,38 @@ type envelope[K comparable, M any] struct {
 }
 
 // NewGroup returns a group that calls receive for each message on sched.
-func NewGroup[K comparable, M any](sched *Scheduler, receive func(M), limits KeyLimits[K]) *Group[K, M] {
+func NewGroup[K comparable, M any](sched *Scheduler, receive func(M) (retryAfter time.Duration, retry bool), limits KeyLimits[K]) *Group[K, M] {
 	if sched == nil || receive == nil {
 		panic("actors: NewGroup needs a scheduler and a receive function")
 	}
-	return &Group[K, M]{sched: sched, receive: receive, limits: limits, keys: make(map[K]*keyActor[K, M])}
+	return &Group[K, M]{sched: sched, receive: receive, limits: limits,
+		keys: make(map[K]*keyActor[K, M]), delayed: make(map[*envelope[K, M]]*time.Timer)}
+}
+
+// WakeAll receives every message waiting for a retry now, and makes later
+// retries immediate. The engine calls it when a partition is revoked, so
+// that waiting messages are given up quickly.
+func (g *Group[K, M]) WakeAll() {
+	g.mu.Lock()
+	g.wakeNow = true
+	var wake []*envelope[K, M]
+	for env, t := range g.delayed {
+		if t.Stop() {
+			delete(g.delayed, env)
+			wake = append(wake, env)
+		}
+	}
+	g.mu.Unlock()
+	for _, env := range wake {
+		g.sched.Submit(env)
+	}
+}
+
+// Delayed is the number of messages waiting to be received again.
+func (g *Group[K, M]) Delayed() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.delayed)
 }
 
 // Send queues m behind the keys given. weight counts against the key
@@ -164,10 +199,41 @@ func (g *Group[K, M]) spawn() *keyActor[K, M] {
 	return &keyActor[K, M]{}
 }
 
-// Run receives the message and then lets each of its keys move on.
+// Run receives the message and then lets each of its keys move on, or
+// schedules it to be received again.
 func (env *envelope[K, M]) Run() {
-	defer env.g.done(env)
-	env.g.receive(env.msg)
+	finished := false
+	defer func() {
+		if !finished { // receive panicked: the message counts as received
+			env.g.done(env)
+		}
+	}()
+	after, retry := env.g.receive(env.msg)
+	finished = true
+	if retry {
+		env.g.again(env, after)
+		return
+	}
+	env.g.done(env)
+}
+
+func (g *Group[K, M]) again(env *envelope[K, M], after time.Duration) {
+	g.mu.Lock()
+	if after <= 0 || g.wakeNow {
+		g.mu.Unlock()
+		g.sched.Submit(env)
+		return
+	}
+	g.delayed[env] = time.AfterFunc(after, func() {
+		g.mu.Lock()
+		_, waiting := g.delayed[env]
+		delete(g.delayed, env)
+		g.mu.Unlock()
+		if waiting {
+			g.sched.Submit(env)
+		}
+	})
+	g.mu.Unlock()
 }
 
 func (env *envelope[K, M]) keyAt(i int) K {

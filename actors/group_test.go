@@ -82,7 +82,7 @@ func TestGroupPerKeyOrderProperty(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Add(n)
 		sched := actors.NewScheduler(limit, nil)
-		g := actors.NewGroup(sched, func(m msg) { c.receive(m); wg.Done() }, actors.KeyLimits[int]{})
+		g := actors.NewGroup(sched, func(m msg) (time.Duration, bool) { c.receive(m); wg.Done(); return 0, false }, actors.KeyLimits[int]{})
 		for _, m := range msgs {
 			g.Send(m, 1, m.keys...)
 		}
@@ -138,7 +138,7 @@ func TestGroupKeyLimitsReportOverAndUnder(t *testing.T) {
 	var overs, unders []string
 	var mu sync.Mutex
 	done := make(chan struct{}, 16)
-	g := actors.NewGroup(sched, func(int) { <-release; done <- struct{}{} }, actors.KeyLimits[string]{
+	g := actors.NewGroup(sched, func(int) (time.Duration, bool) { <-release; done <- struct{}{}; return 0, false }, actors.KeyLimits[string]{
 		High:    actors.Load{Messages: 3},
 		Low:     actors.Load{Messages: 1},
 		OnOver:  func(k string) { mu.Lock(); overs = append(overs, k); mu.Unlock() },
@@ -181,14 +181,15 @@ func TestSchedulerHoldsNoGoroutineWhenIdle(t *testing.T) {
 func TestSchedulerRecoversPanics(t *testing.T) {
 	got := make(chan any, 1)
 	sched := actors.NewScheduler(1, func(v any) { got <- v })
-	g := actors.NewGroup(sched, func(m string) {
+	g := actors.NewGroup(sched, func(m string) (time.Duration, bool) {
 		if m == "boom" {
 			panic(m)
 		}
+		return 0, false
 	}, actors.KeyLimits[string]{})
 	var after sync.WaitGroup
 	after.Add(1)
-	g2 := actors.NewGroup(sched, func(string) { after.Done() }, actors.KeyLimits[string]{})
+	g2 := actors.NewGroup(sched, func(string) (time.Duration, bool) { after.Done(); return 0, false }, actors.KeyLimits[string]{})
 	g.Send("boom", 0, "k")
 	require.Equal(t, "boom", <-got)
 	g2.Send("next", 0, "k")
@@ -200,3 +201,53 @@ func TestSchedulerRecoversPanics(t *testing.T) {
 type runFunc func()
 
 func (f runFunc) Run() { f() }
+
+// A message that asks to be received again keeps its key blocked, holds no
+// concurrency slot while it waits, and other keys go on.
+func TestGroupRetryKeepsKeyBlockedAndFreesTheSlot(t *testing.T) {
+	sched := actors.NewScheduler(1, nil)
+	var mu sync.Mutex
+	var order []string
+	tries := 0
+	var wg sync.WaitGroup
+	wg.Add(3)
+	g := actors.NewGroup(sched, func(m string) (time.Duration, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, m)
+		if m == "a1" && tries < 2 {
+			tries++
+			return 20 * time.Millisecond, true
+		}
+		wg.Done()
+		return 0, false
+	}, actors.KeyLimits[string]{})
+	g.Send("a1", 0, "a")
+	g.Send("a2", 0, "a")
+	g.Send("b1", 0, "b")
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"a1", "b1", "a1", "a1", "a2"}, order,
+		"b ran while a1 waited (with one slot), and a2 only after a1 succeeded")
+	require.Eventually(t, func() bool { return g.Keys() == 0 && g.Delayed() == 0 }, 5*time.Second, time.Millisecond)
+}
+
+func TestGroupWakeAllCutsRetryWaitsShort(t *testing.T) {
+	sched := actors.NewScheduler(2, nil)
+	got := make(chan int, 10)
+	calls := 0
+	g := actors.NewGroup(sched, func(m string) (time.Duration, bool) {
+		calls++
+		got <- calls
+		if calls == 1 {
+			return time.Hour, true
+		}
+		return 0, false
+	}, actors.KeyLimits[string]{})
+	g.Send("x", 0, "k")
+	require.Equal(t, 1, <-got)
+	require.Eventually(t, func() bool { return g.Delayed() == 1 }, 5*time.Second, time.Millisecond)
+	g.WakeAll()
+	require.Equal(t, 2, <-got)
+}

@@ -31,7 +31,7 @@ func ExampleCredits() {
 
 func ExampleValve() {
 	valve := backpressure.NewValve(
-		func() { fmt.Println("pause") },
+		func(backpressure.Reason) { fmt.Println("pause") },
 		func() { fmt.Println("resume") },
 	)
 	valve.Hold(backpressure.ReasonKey)

@@ -17,7 +17,8 @@ import (
 // All methods are safe for concurrent use and never block apart from the
 // pause and resume callbacks.
 type Valve struct {
-	pause, resume func() // immutable; called with mu held
+	pause  func(Reason) // immutable; called with mu held
+	resume func()       // immutable; called with mu held
 
 	// mu guards holds and total, and is held while calling pause and resume
 	// so that those calls happen in the same order as the transitions that
@@ -29,10 +30,11 @@ type Valve struct {
 }
 
 // NewValve returns an open (unpaused) valve. pause and resume are typically
-// the partition claim's Pause and Resume. They must not block and must not
+// the partition claim's Pause and Resume; pause is told the reason whose
+// hold paused the valve. They must not block and must not
 // call the Valve: they run with the valve's lock held, which keeps every
 // pause ordered before the resume that follows it. Neither may be nil.
-func NewValve(pause, resume func()) *Valve {
+func NewValve(pause func(Reason), resume func()) *Valve {
 	if pause == nil || resume == nil {
 		panic("backpressure: NewValve with nil pause or resume")
 	}
@@ -88,7 +90,7 @@ func (v *Valve) addLocked(r Reason, delta int) {
 	}
 	switch {
 	case before == 0 && v.total > 0:
-		v.pause()
+		v.pause(r)
 	case before > 0 && v.total == 0:
 		v.resume()
 	}

@@ -13,7 +13,7 @@ import (
 func recordingValve() (*Valve, *[]string) {
 	var calls []string
 	v := NewValve(
-		func() { calls = append(calls, "pause") },
+		func(Reason) { calls = append(calls, "pause") },
 		func() { calls = append(calls, "resume") },
 	)
 	return v, &calls
@@ -98,7 +98,7 @@ func TestValveReleaseAbsentReasonPanics(t *testing.T) {
 func TestValveConcurrentCallsAlternate(t *testing.T) {
 	paused, bad := false, 0 // touched only by the callbacks, under the valve's lock
 	v := NewValve(
-		func() {
+		func(Reason) {
 			if paused {
 				bad++
 			}

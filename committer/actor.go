@@ -23,6 +23,7 @@ type Commit struct {
 	Metadata string
 	Final    bool // the synchronous commit of a revoke or shutdown
 	Err      error
+	Took     time.Duration
 }
 
 // Config configures an Actor.
@@ -228,8 +229,10 @@ func (a *Actor) commit(ctx context.Context, p *Partition, final bool) error {
 		p.completions = 0
 		return nil
 	}
+	began := time.Now()
 	err := p.target.Commit(ctx, next, meta)
-	c := Commit{From: p.lastNext, To: next, Records: p.tracker.Passed() - p.committedPassed, Metadata: meta, Final: final, Err: err}
+	c := Commit{From: p.lastNext, To: next, Records: p.tracker.Passed() - p.committedPassed, Metadata: meta, Final: final, Err: err,
+		Took: time.Since(began)}
 	if err != nil {
 		p.log.Warn("orderly: commit failed; will retry", slog.Int64("next", next), slog.Any("error", err))
 	} else {
@@ -354,6 +357,9 @@ func (p *Partition) request(ctx context.Context, kind noticeKind) error {
 		return ErrStopped
 	}
 }
+
+// Target is where the partition commits.
+func (p *Partition) Target() Target { return p.target }
 
 // Watermark is the partition's current watermark (next offset to commit),
 // or -1 when unknown.

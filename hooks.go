@@ -1,0 +1,146 @@
+package orderly
+
+import (
+	"context"
+	"time"
+)
+
+// Hook is anything given to WithHooks. The engine calls each hook through
+// whichever of the Hook* interfaces below it implements; one value may
+// implement several. Hooks are how observability plugs in (see package
+// tracing): the engine itself imports no exporter.
+//
+// Hooks run on the engine's goroutines, on the hot path: they must be quick,
+// must not block, and must be safe for concurrent use.
+type Hook any
+
+// RecordInfo describes one handling of a record, for hooks.
+type RecordInfo struct {
+	// Group is the consumer group, when the source knows it (see
+	// GroupNamer); empty otherwise.
+	Group string
+	// Dispatched is when the record was handed to its key actor; Started -
+	// Dispatched is the time it waited in the mailbox for its key and for a
+	// concurrency slot.
+	Dispatched time.Time
+	// Started is when the current attempt began.
+	Started time.Time
+	// Attempt counts handler calls for the record, from 1.
+	Attempt int
+}
+
+// HookRecordDispatched is called when the dispatcher hands a record to its
+// key actor.
+type HookRecordDispatched interface {
+	OnRecordDispatched(r *Record, info RecordInfo)
+}
+
+// HookRecordStarted is called before each attempt's handler call. The
+// context it returns is the one the handler gets (a tracing hook returns a
+// context carrying the record's span); returning ctx unchanged is fine.
+type HookRecordStarted interface {
+	OnRecordStarted(ctx context.Context, r *Record, info RecordInfo) context.Context
+}
+
+// HookRecordFinished is called after each attempt's handler call with its
+// context and result (nil, an error, or a *PanicError). It is called once
+// per attempt, including attempts that will be retried.
+type HookRecordFinished interface {
+	OnRecordFinished(ctx context.Context, r *Record, info RecordInfo, err error)
+}
+
+// HookRecordRetried is called when a failed attempt will be retried after
+// delay.
+type HookRecordRetried interface {
+	OnRecordRetried(ctx context.Context, r *Record, info RecordInfo, err error, delay time.Duration)
+}
+
+// HookRecordDeadLettered is called around a record's dead-letter write: the
+// context returned by OnDeadLetterStart is passed to the sink (a tracing hook
+// starts a producer span there) and to OnDeadLetterEnd with the write's
+// result.
+type HookRecordDeadLettered interface {
+	OnDeadLetterStart(ctx context.Context, r *Record, info RecordInfo, cause error) context.Context
+	OnDeadLetterEnd(ctx context.Context, r *Record, err error)
+}
+
+// HookPartitionPaused is called when a partition's fetching is paused or
+// resumed, with the reasons in force ("partition-records", "breaker", ...).
+type HookPartitionPaused interface {
+	OnPartitionPaused(topic string, partition int32, reasons []string)
+	OnPartitionResumed(topic string, partition int32)
+}
+
+// CommitInfo describes one commit attempt.
+type CommitInfo struct {
+	Topic     string
+	Partition int32
+	Group     string
+	From, To  int64 // committed next offset before and after
+	Records   int64 // records the watermark passed since the previous commit
+	Final     bool  // the synchronous commit of a revoke or shutdown
+	Err       error
+	Took      time.Duration
+}
+
+// HookCommit is called after every commit attempt, on the committer's
+// goroutine.
+type HookCommit interface {
+	OnCommit(info CommitInfo)
+}
+
+// GroupNamer is implemented by sources that know their consumer group's
+// name; the engine passes it to hooks.
+type GroupNamer interface {
+	GroupName() string
+}
+
+// hooks holds the hooks sorted by the interfaces they implement, so the hot
+// path pays only for the kinds in use.
+type hooks struct {
+	dispatched []HookRecordDispatched
+	started    []HookRecordStarted
+	finished   []HookRecordFinished
+	retried    []HookRecordRetried
+	dead       []HookRecordDeadLettered
+	paused     []HookPartitionPaused
+	commit     []HookCommit
+}
+
+func (h *hooks) add(x Hook) bool {
+	ok := false
+	if v, is := x.(HookRecordDispatched); is {
+		h.dispatched, ok = append(h.dispatched, v), true
+	}
+	if v, is := x.(HookRecordStarted); is {
+		h.started, ok = append(h.started, v), true
+	}
+	if v, is := x.(HookRecordFinished); is {
+		h.finished, ok = append(h.finished, v), true
+	}
+	if v, is := x.(HookRecordRetried); is {
+		h.retried, ok = append(h.retried, v), true
+	}
+	if v, is := x.(HookRecordDeadLettered); is {
+		h.dead, ok = append(h.dead, v), true
+	}
+	if v, is := x.(HookPartitionPaused); is {
+		h.paused, ok = append(h.paused, v), true
+	}
+	if v, is := x.(HookCommit); is {
+		h.commit, ok = append(h.commit, v), true
+	}
+	return ok
+}
+
+// WithHooks adds hooks. A value that implements none of the Hook*
+// interfaces is invalid.
+func WithHooks(hs ...Hook) Option {
+	return func(c *config) {
+		for i, h := range hs {
+			if h == nil || !c.hooks.add(h) {
+				c.fail(invalid("WithHooks: hook %d (%T) implements no Hook interface", i, h))
+			}
+		}
+	}
+}
