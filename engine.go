@@ -95,7 +95,12 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 	if cfg.rateLimit != nil {
 		e.limiter = rate.NewLimiter(cfg.rateLimit.limit, cfg.rateLimit.burst)
 	}
+	// Dead-letter writes are retried with the handler's backoff (or a default
+	// one), without limit: a record is never dropped silently.
 	e.dlBackoff = RetryPolicy{InitialDelay: 100 * time.Millisecond, MaxDelay: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
+	if cfg.retry != nil {
+		e.dlBackoff = *cfg.retry
+	}
 	e.sched = actors.NewScheduler(cfg.concurrency, e.escapedPanic)
 	e.records = backpressure.NewCredits(int64(cfg.engine.records), lowMark(int64(cfg.engine.records), cfg.lowMark),
 		func() { e.resumeAll(backpressure.ReasonEngineRecords) })

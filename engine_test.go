@@ -271,3 +271,17 @@ func TestAtMostOnceCommitsBeforeHandling(t *testing.T) {
 		require.Positive(t, d, "the committed offset was already past the record when its handler ran")
 	}
 }
+
+// newOneRecordRun runs an engine over one record until it is committed.
+func newOneRecordRun(t *testing.T, h orderly.Handler, opts ...orderly.Option) (*memory.Log, func()) {
+	t.Helper()
+	log := memory.NewLog()
+	require.NoError(t, log.CreateTopic("t", 1))
+	produce(t, log, "t", 0, "k")
+	eng, err := orderly.New(log.Member("g", []string{"t"}), h,
+		append([]orderly.Option{orderly.WithLogger(quiet), orderly.WithCommitInterval(5 * time.Millisecond)}, opts...)...)
+	require.NoError(t, err)
+	stop := running(t, eng)
+	require.Eventually(t, func() bool { p, _ := log.Committed("g", "t", 0); return p.Offset == 1 }, 10*time.Second, time.Millisecond)
+	return log, func() { require.NoError(t, stop()) }
+}

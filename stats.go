@@ -34,6 +34,7 @@ type PartitionStats struct {
 	Paused      bool     // fetching paused by backpressure
 	Reasons     []string // why it is paused: "key", "partition-records", "partition-bytes", "engine-records", "engine-bytes", "uncommitted", "breaker"
 	Parked      int      // keys parked after a dead-letter
+	Retrying    int      // records waiting for their next attempt (or dead-letter write)
 }
 
 // Stats returns a snapshot. It is safe to call at any time from any
@@ -67,6 +68,7 @@ func (e *Engine) Stats() Stats {
 			Committed:   p.cp.Committed(),
 			Paused:      p.valve.Paused(),
 			Parked:      int(p.nPark.Load()),
+			Retrying:    p.group.Delayed(),
 		}
 		for _, r := range p.valve.Reasons() {
 			ps.Reasons = append(ps.Reasons, r.String())

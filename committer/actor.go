@@ -156,11 +156,13 @@ func (a *Actor) apply(batch []notice) {
 		case kindOpen:
 			a.open[p] = struct{}{}
 		case kindRegister:
+			p.lastRegistered = max(p.lastRegistered, n.offset)
 			if !p.tracker.Register(n.offset) {
 				p.log.Error("orderly: offset out of order; it will not be committed past", slog.Int64("offset", n.offset),
 					slog.Int64("watermark", p.tracker.Watermark()))
 			}
 		case kindSkip:
+			p.lastRegistered = max(p.lastRegistered, n.offset)
 			if p.tracker.Register(n.offset) {
 				p.tracker.Complete(n.offset)
 			}
@@ -220,10 +222,13 @@ func (a *Actor) advance(p *Partition) {
 // go backwards: the tracker's watermark never decreases.
 func (a *Actor) commit(ctx context.Context, p *Partition, final bool) error {
 	next := p.tracker.Watermark()
+	p.ranges = p.tracker.CompletedAbove(p.ranges[:0])
+	if len(p.inherited) > 0 {
+		next, p.ranges = p.carryInherited(next, p.ranges)
+	}
 	if next < 0 || next < p.lastNext {
 		return nil // nothing registered yet and no known start
 	}
-	p.ranges = p.tracker.CompletedAbove(p.ranges[:0])
 	meta, _ := EncodeMetadata(next, p.ranges, a.cfg.MaxMetadata)
 	if next == p.lastNext && meta == p.lastMeta {
 		p.completions = 0
@@ -275,7 +280,36 @@ type Partition struct {
 	reported        int64 // tracker.Passed() last told to onPassed
 	committedPassed int64 // tracker.Passed() at the last successful commit
 	closed          bool
-	queued          bool // in the actor's dirty list
+	queued          bool    // in the actor's dirty list
+	inherited       []Range // done ranges from the start metadata not yet passed by the dispatcher
+	lastRegistered  int64   // highest offset registered or skipped; start-1 before any
+}
+
+// carryInherited adds to a commit the ranges the start metadata said were
+// done and that the dispatcher has not reached yet: without them, a commit
+// made before the dispatcher passes them would forget them, and the next
+// owner would handle those records again. Ranges the dispatcher has passed
+// are in the tracker (as skipped offsets) and are dropped from inherited.
+// When nothing is pending and the watermark reaches an inherited range, the
+// watermark moves past it: those records are done.
+func (p *Partition) carryInherited(next int64, ranges []Range) (int64, []Range) {
+	keep := p.inherited[:0]
+	for _, r := range p.inherited {
+		if r.Last <= p.lastRegistered {
+			continue // passed: the tracker has it
+		}
+		keep = append(keep, r)
+	}
+	p.inherited = keep
+	for _, r := range keep {
+		r.First = max(r.First, p.lastRegistered+1)
+		if p.tracker.InFlight() == 0 && r.First <= next {
+			next = max(next, r.Last+1)
+			continue
+		}
+		ranges = append(ranges, r)
+	}
+	return next, ranges
 }
 
 // Open starts tracking a claim whose committed position is (start,
@@ -293,7 +327,7 @@ func (a *Actor) Open(t Target, start int64, metadata string, onPassed func(n int
 		log = a.log
 	}
 	p := &Partition{a: a, target: t, log: log, onPassed: onPassed, tracker: NewTracker(start),
-		lastNext: start, lastMeta: metadata}
+		lastNext: start, lastMeta: metadata, lastRegistered: start - 1}
 	p.watermark.Store(start)
 	p.committed.Store(start)
 	var skip []Range
@@ -305,6 +339,7 @@ func (a *Actor) Open(t Target, start int64, metadata string, onPassed func(n int
 				slog.Int64("committed", start), slog.Any("error", err))
 			skip = nil
 		}
+		p.inherited = append([]Range(nil), skip...)
 	}
 	_ = a.mb.Push(context.Background(), notice{p: p, kind: kindOpen})
 	return p, skip
