@@ -1,0 +1,192 @@
+package adaptertest_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/orderly-go/orderly"
+	"github.com/orderly-go/orderly/adapters/adaptertest"
+	"github.com/orderly-go/orderly/adapters/memory"
+)
+
+// A suite that cannot fail is worse than none. Each case breaks one Claim
+// contract by wrapping the memory adapter, runs the suite on it in a child
+// process (a failing subtest cannot be contained in this one) and checks
+// that the test guarding that contract fails, for the right reason.
+func TestSuiteFailsOnBrokenAdapters(t *testing.T) {
+	if os.Getenv(brokenEnv) != "" {
+		t.Skip("running as a child")
+	}
+	for _, tc := range []struct {
+		mode, test, reason string
+	}{
+		{"ignore-pause", "PauseStopsDeliveryResumeRestartsIt", "after Pause beyond Features.PauseSlack"},
+		{"drop-metadata", "RestartSkipsOffsetsDoneAboveWatermark", "commit metadata"},
+		{"lose-start", "RestartSkipsOffsetsDoneAboveWatermark", "only the unfinished record"},
+		{"forget-commits", "ResumeFromCommittedOffset", "committed"},
+		{"reject-late-commits", "CommitAfterRevokeIsNextStart", "a commit after Revoked was closed"},
+		{"swap-records", "CommitAfterRevokeIsNextStart", "offset order"},
+		{"swap-records", "PerKeyOrderUnderConcurrency", "offset order"},
+	} {
+		t.Run(tc.mode+"/"+tc.test, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenAdapter$/^"+tc.test+"$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), brokenEnv+"="+tc.mode)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			require.True(t, errors.As(err, &exit), "the suite passed on an adapter that breaks %s (err %v):\n%s", tc.mode, err, out)
+			require.Contains(t, string(out), "--- FAIL: TestBrokenAdapter/"+tc.test, "%s:\n%s", tc.mode, out)
+			require.Contains(t, string(out), tc.reason, "%s failed for another reason:\n%s", tc.test, out)
+		})
+	}
+}
+
+const brokenEnv = "ADAPTERTEST_BROKEN"
+
+// TestBrokenAdapter is the child: the suite on a memory adapter broken as
+// $ADAPTERTEST_BROKEN says.
+func TestBrokenAdapter(t *testing.T) {
+	mode := os.Getenv(brokenEnv)
+	if mode == "" {
+		t.Skip("only run by TestSuiteFailsOnBrokenAdapters")
+	}
+	adaptertest.TestSource(t, adaptertest.Features{Crash: true, PlantCommit: true, PauseSlack: 16, Timeout: 2 * time.Second},
+		func(t *testing.T) adaptertest.Cluster { return brokenCluster{memory.NewLog(), mode} })
+}
+
+// brokenCluster is adaptertest glue over a memory.Log whose members hand
+// out claims broken as mode says.
+type brokenCluster struct {
+	log  *memory.Log
+	mode string
+}
+
+func (c brokenCluster) CreateTopic(t *testing.T, topic string, partitions int) {
+	require.NoError(t, c.log.CreateTopic(topic, partitions))
+}
+
+func (c brokenCluster) Produce(t *testing.T, topic string, partition int32, msgs ...adaptertest.Message) []int64 {
+	offsets := make([]int64, len(msgs))
+	for i, m := range msgs {
+		o, err := c.log.ProduceTo(topic, partition, m.Key, m.Value)
+		require.NoError(t, err)
+		offsets[i] = o
+	}
+	return offsets
+}
+
+func (c brokenCluster) NewMember(t *testing.T, group string, topics ...string) adaptertest.Member {
+	return brokenMember{c.log.Member(group, topics, memory.WithFetchBuffer(16)), c.mode}
+}
+
+func (c brokenCluster) Committed(t *testing.T, group, topic string, partition int32) (orderly.Position, bool) {
+	return c.log.Committed(group, topic, partition)
+}
+
+func (c brokenCluster) SetCommitted(t *testing.T, group, topic string, partition int32, pos orderly.Position) {
+	c.log.SetCommitted(group, topic, partition, pos)
+}
+
+// brokenMember does not embed the memory member, so that it does not
+// report the paused state (an adapter that ignores Pause would not).
+type brokenMember struct {
+	m    *memory.Member
+	mode string
+}
+
+func (m brokenMember) Crash() { m.m.Crash() }
+
+func (m brokenMember) Consume(ctx context.Context, serve func(orderly.Claim)) error {
+	return m.m.Consume(ctx, func(c orderly.Claim) { serve(newBrokenClaim(c, m.mode)) })
+}
+
+type brokenClaim struct {
+	orderly.Claim
+	mode    string
+	records <-chan *orderly.Record
+}
+
+func newBrokenClaim(c orderly.Claim, mode string) *brokenClaim {
+	b := &brokenClaim{Claim: c, mode: mode, records: c.Records()}
+	if mode == "swap-records" {
+		b.records = swapped(c)
+	}
+	return b
+}
+
+func (c *brokenClaim) Records() <-chan *orderly.Record { return c.records }
+
+func (c *brokenClaim) Start() orderly.Position {
+	if c.mode == "lose-start" {
+		return orderly.Position{Offset: orderly.NoOffset}
+	}
+	return c.Claim.Start()
+}
+
+func (c *brokenClaim) Pause() {
+	if c.mode != "ignore-pause" {
+		c.Claim.Pause()
+	}
+}
+
+func (c *brokenClaim) Commit(ctx context.Context, next int64, metadata string) error {
+	switch c.mode {
+	case "drop-metadata":
+		metadata = ""
+	case "forget-commits":
+		return nil
+	case "reject-late-commits":
+		select {
+		case <-c.Revoked():
+			return errors.New("broken: commit after revoke")
+		default:
+		}
+	}
+	return c.Claim.Commit(ctx, next, metadata)
+}
+
+// swapped delivers c's records with offsets 3 and 4 (and every pair 10
+// further) swapped.
+func swapped(c orderly.Claim) <-chan *orderly.Record {
+	out := make(chan *orderly.Record)
+	// Owned by the claim: ends when the claim's Records is closed or the
+	// claim is revoked and nobody reads any more.
+	go func() {
+		defer close(out)
+		var held *orderly.Record
+		send := func(r *orderly.Record) bool {
+			select {
+			case out <- r:
+				return true
+			case <-c.Revoked():
+				return false
+			}
+		}
+		for r := range c.Records() {
+			switch {
+			case r.Offset%10 == 3:
+				held = r
+				continue
+			case held != nil:
+				if !send(r) || !send(held) {
+					return
+				}
+				held = nil
+				continue
+			}
+			if !send(r) {
+				return
+			}
+		}
+		if held != nil {
+			send(held)
+		}
+	}()
+	return out
+}
