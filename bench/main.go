@@ -1,0 +1,132 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"time"
+)
+
+// options are the command-line flags; zero means "the scenario's default"
+// where the doc says so.
+type options struct {
+	json        bool
+	records     int
+	rows        string
+	concurrency int
+	seed        uint64
+	chart       string
+	cpuprofile  string
+	timeout     time.Duration
+	hotShare    float64
+	inProcess   bool
+	source      string
+}
+
+func (o *options) recordsOr(def int) int {
+	if o.records > 0 {
+		return o.records
+	}
+	return def
+}
+
+var scenarios = []struct {
+	name string
+	run  func(*options, *printer) error
+}{
+	{"pc-table", runPCTable},
+	{"overhead", runOverhead},
+	{"keys-1m", runKeys1M},
+	{"hot-key", runHotKey},
+}
+
+func usage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "usage: go run ./bench <scenario> [flags]")
+	fmt.Fprintln(w, "scenarios: pc-table, overhead, keys-1m, hot-key, all")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.BoolVar(&o.json, "json", false, "print one JSON object per result (and one for the machine) instead of tables")
+	fs.IntVar(&o.records, "records", 0, "records per run (0: the scenario's default: pc-table 10000, overhead 2000000, keys-1m 2000000, hot-key 20000)")
+	fs.StringVar(&o.rows, "rows", "all", "pc-table rows: comma list of serial, unordered, key-N (or N)")
+	fs.IntVar(&o.concurrency, "concurrency", 100, "WithMaxConcurrency for every run")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated latencies")
+	fs.StringVar(&o.chart, "chart", "", "pc-table: write a PNG chart of the rows to this file")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the scenarios run in this process to this file")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run that has not finished after this long")
+	fs.Float64Var(&o.hotShare, "hot-share", 0.5, "hot-key: the hot key's share of the records")
+	fs.StringVar(&o.source, "source", "both", "keys-1m: memory (records produced into adapters/memory first), stream (generated on the fly), or both")
+	fs.BoolVar(&o.inProcess, "in-process", false, "keys-1m: run in this process instead of a fresh child process (the child protocol uses it)")
+	fs.Usage = func() { usage(os.Stderr, fs) }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		usage(os.Stderr, fs)
+		return fmt.Errorf("no scenario given")
+	}
+	scenario := fs.Arg(0)
+	if err := fs.Parse(fs.Args()[1:]); err != nil { // flags after the scenario
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.concurrency < 1 {
+		return fmt.Errorf("-concurrency must be ≥ 1")
+	}
+
+	var todo []func(*options, *printer) error
+	for _, s := range scenarios {
+		if scenario == s.name || scenario == "all" {
+			todo = append(todo, s.run)
+		}
+	}
+	if len(todo) == 0 {
+		usage(os.Stderr, fs)
+		return fmt.Errorf("unknown scenario %q", scenario)
+	}
+
+	out := &printer{w: stdout, json: o.json}
+	if !o.inProcess {
+		out.machine(currentMachine())
+	}
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	for _, run := range todo {
+		if err := run(&o, out); err != nil {
+			return err
+		}
+	}
+	if o.chart != "" {
+		if err := writePCChart(o.chart, out.latest); err != nil {
+			return fmt.Errorf("chart: %w", err)
+		}
+		if !o.json {
+			fmt.Fprintln(stdout, "\nchart written to", o.chart)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/orderly-go/orderly"
+	"github.com/orderly-go/orderly/adapters/memory"
+)
+
+const (
+	overheadPartitions = 4
+	overheadKeys       = 10000
+)
+
+// allocCounter takes runtime.MemStats before and after a run.
+type allocCounter struct {
+	n       int
+	mallocs [2]uint64
+	bytes   [2]uint64
+}
+
+func (a *allocCounter) sample() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	a.mallocs[a.n], a.bytes[a.n] = ms.Mallocs, ms.TotalAlloc
+	a.n++
+}
+
+func (a *allocCounter) perRecord(records int) (allocs, bytes float64) {
+	return float64(a.mallocs[1]-a.mallocs[0]) / float64(records), float64(a.bytes[1]-a.bytes[0]) / float64(records)
+}
+
+// runOverhead measures the engine's own cost per record: a no-op handler
+// over records produced beforehand, each mode, beside the same records
+// read from the log with no engine. Every run reads the one shared log
+// through a consumer group of its own.
+func runOverhead(o *options, out *printer) error {
+	n := o.recordsOr(2_000_000)
+	log := memory.NewLog()
+	if err := log.CreateTopic("t", overheadPartitions); err != nil {
+		return err
+	}
+	// Keys are "k<i mod 10000>": the partition is the key's FNV-1a hash.
+	keys := make([][]byte, overheadKeys)
+	for k := range keys {
+		keys[k] = []byte("k" + strconv.Itoa(k))
+	}
+	value := []byte("v")
+	ts := time.Now()
+	for i := range n {
+		if _, err := log.ProduceRecord(orderly.Record{Topic: "t", Partition: -1, Key: keys[i%overheadKeys], Value: value, Timestamp: ts}); err != nil {
+			return err
+		}
+	}
+	runtime.GC()
+
+	base, err := overheadBaseline(o, log, n)
+	if err != nil {
+		return fmt.Errorf("overhead baseline: %w", err)
+	}
+	out.add(base)
+	for _, mode := range []string{"serial", "key", "unordered"} {
+		r, err := overheadEngine(o, log, n, mode)
+		if err != nil {
+			return fmt.Errorf("overhead %s: %w", mode, err)
+		}
+		r.Ratio = r.RecordsPerSec / base.RecordsPerSec
+		out.add(r)
+	}
+	out.flush(fmt.Sprintf("overhead: no-op handler, %d records, %d partitions, %d keys, concurrency %d; ratio = engine records/s ÷ baseline",
+		n, overheadPartitions, overheadKeys, o.concurrency))
+	return nil
+}
+
+func overheadEngine(o *options, log *memory.Log, n int, mode string) (Result, error) {
+	ordering := map[string]orderly.Ordering{"serial": orderly.Serial(), "key": orderly.ByKey(), "unordered": orderly.Unordered()}[mode]
+	tr := newTracker(n)
+	h := orderly.HandlerFunc(func(context.Context, *orderly.Record) error {
+		tr.begin()
+		tr.end()
+		return nil
+	})
+	runtime.GC()
+	var ac allocCounter
+	err := runEngine(log.Member("engine-"+mode, []string{"t"}), h, tr, o.timeout, ac.sample,
+		orderly.WithOrdering(ordering), orderly.WithMaxConcurrency(o.concurrency))
+	if err != nil {
+		return Result{}, err
+	}
+	keys := map[string]int{"serial": overheadPartitions, "key": overheadKeys, "unordered": 0}[mode]
+	return overheadResult(mode, keys, n, o.concurrency, tr, &ac), nil
+}
+
+// overheadBaseline reads the records with no engine: a Member whose serve
+// counts what Records delivers and, when the claim is revoked, commits the
+// next offset once.
+func overheadBaseline(o *options, log *memory.Log, n int) (Result, error) {
+	tr := newTracker(n)
+	m := log.Member("baseline", []string{"t"})
+	runtime.GC()
+	var ac allocCounter
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ac.sample()
+	tr.t0 = time.Now()
+	consumed := make(chan error, 1)
+	var commitErrs atomic.Int64
+	go func() {
+		consumed <- m.Consume(ctx, func(c orderly.Claim) {
+			next := int64(-1)
+			for r := range c.Records() {
+				tr.begin()
+				next = r.Offset + 1
+				tr.end()
+			}
+			if next >= 0 {
+				if err := c.Commit(context.Background(), next, ""); err != nil {
+					commitErrs.Add(1)
+				}
+			}
+		})
+	}()
+	select {
+	case <-tr.done:
+	case <-time.After(o.timeout):
+		cancel()
+		<-consumed
+		return Result{}, fmt.Errorf("%w: %d of %d records read", errStalled, tr.count.Load(), n)
+	}
+	ac.sample()
+	cancel()
+	if err := <-consumed; err != nil {
+		return Result{}, err
+	}
+	if commitErrs.Load() > 0 {
+		return Result{}, fmt.Errorf("%d final commits failed", commitErrs.Load())
+	}
+	return overheadResult("baseline", 0, n, 0, tr, &ac), nil
+}
+
+func overheadResult(mode string, keys, n, concurrency int, tr *tracker, ac *allocCounter) Result {
+	secs := tr.seconds()
+	allocs, bytes := ac.perRecord(n)
+	return Result{
+		Scenario: "overhead", Mode: mode, Keys: keys, Partitions: overheadPartitions, Records: n,
+		Concurrency: concurrency, Seconds: secs, RecordsPerSec: float64(n) / secs,
+		StartupSeconds: tr.startup(), NsPerRecord: secs * 1e9 / float64(n),
+		AllocsPerRecord: allocs, BytesPerRecord: bytes,
+	}
+}

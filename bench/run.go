@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/orderly-go/orderly"
+)
+
+// tracker times one run: the start of the first handler call and the
+// return of the last. Times are monotonic durations since t0, taken just
+// before Engine.Run is called.
+type tracker struct {
+	t0    time.Time
+	n     int64
+	first atomic.Int64 // ns since t0 at the first handler start; 0 until then
+	count atomic.Int64 // handler calls returned
+	last  atomic.Int64 // ns since t0 when count reached n
+	done  chan struct{}
+}
+
+func newTracker(n int) *tracker {
+	return &tracker{n: int64(n), done: make(chan struct{})}
+}
+
+// begin marks a handler call's start. Only the first call reads the clock
+// and writes: the common path is one atomic load.
+func (t *tracker) begin() {
+	if t.first.Load() == 0 {
+		t.first.CompareAndSwap(0, max(int64(time.Since(t.t0)), 1))
+	}
+}
+
+// end marks a handler call's return.
+func (t *tracker) end() {
+	if t.count.Add(1) == t.n {
+		t.last.Store(int64(time.Since(t.t0)))
+		close(t.done)
+	}
+}
+
+// seconds is the first start to the last return.
+func (t *tracker) seconds() float64 {
+	return time.Duration(t.last.Load() - t.first.Load()).Seconds()
+}
+
+// startup is Engine.Run called to the first handler start.
+func (t *tracker) startup() float64 { return time.Duration(t.first.Load()).Seconds() }
+
+var errStalled = errors.New("run stalled")
+
+// runEngine runs an engine over src until the tracker has seen every
+// record, then cancels Run's context and waits for Run to return (drain
+// and final commit are not timed). around, if not nil, is called just
+// before Run starts and right after the last record is done, before the
+// shutdown (for allocation counts).
+func runEngine(src orderly.Source, h orderly.Handler, tr *tracker, timeout time.Duration, around func(), opts ...orderly.Option) error {
+	opts = append([]orderly.Option{orderly.WithLogger(quietLogger)}, opts...)
+	eng, err := orderly.New(src, h, opts...)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan error, 1)
+	if around != nil {
+		around()
+	}
+	tr.t0 = time.Now()
+	go func() { ran <- eng.Run(ctx) }()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-tr.done:
+	case err := <-ran:
+		return fmt.Errorf("Run returned before every record was handled: %v", err)
+	case <-timer.C:
+		cancel()
+		<-ran
+		return fmt.Errorf("%w: %d of %d records handled after %v", errStalled, tr.count.Load(), tr.n, timeout)
+	}
+	if around != nil {
+		around()
+	}
+	cancel()
+	return <-ran
+}
+
+// quietLogger keeps the engine's warnings and errors, not its chatter.
+var quietLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+// index values: a record's Value is its index in the workload, 4 bytes.
+func indexValue(i int) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(i)) }
+
+func valueIndex(r *orderly.Record) int { return int(binary.LittleEndian.Uint32(r.Value)) }
+
+// limit is the efficiency limit of a set of handler durations:
+// max(Σ d / concurrency, the largest Σ d of one key). keyOf(i) is record
+// i's ordering key, or -1 when it has none (it then is its own key).
+func limit(d []time.Duration, keyOf func(int) int, concurrency int) (limit, total time.Duration) {
+	perKey := map[int]time.Duration{}
+	var largest time.Duration
+	for i, v := range d {
+		total += v
+		k := keyOf(i)
+		if k < 0 {
+			largest = max(largest, v)
+			continue
+		}
+		perKey[k] += v
+		largest = max(largest, perKey[k])
+	}
+	return max(total/time.Duration(concurrency), largest), total
+}
