@@ -28,6 +28,13 @@ type DeadLetterSink interface {
 	DeadLetter(ctx context.Context, r *Record, dl DeadLetter) error
 }
 
+// DeadLetterTopicNamer is implemented by sinks that write to a topic; hooks
+// get its answer in RecordInfo.DeadLetterTopic (a tracing hook names its
+// producer span after it).
+type DeadLetterTopicNamer interface {
+	DeadLetterTopic(r *Record) string
+}
+
 // DeadLetterFunc adapts a function to a DeadLetterSink.
 type DeadLetterFunc func(ctx context.Context, r *Record, dl DeadLetter) error
 

@@ -88,7 +88,7 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 		e.group = g.GroupName()
 	}
 	h0 := &cfg.hooks
-	e.timed = len(h0.dispatched)+len(h0.started)+len(h0.finished)+len(h0.retried)+len(h0.dead) > 0
+	e.timed = len(h0.dispatched)+len(h0.started)+len(h0.finished)+len(h0.retried)+len(h0.dead)+len(h0.done) > 0
 	if cfg.breaker != nil {
 		e.breaker = newBreaker(e, *cfg.breaker)
 	}

@@ -27,6 +27,43 @@ type RecordInfo struct {
 	Started time.Time
 	// Attempt counts handler calls for the record, from 1.
 	Attempt int
+	// DeadLetterTopic is where a dead-letter write goes, when the sink
+	// names it (see DeadLetterTopicNamer); set for dead-letter hooks only.
+	DeadLetterTopic string
+}
+
+// Outcome is how a record's journey through the engine ended.
+type Outcome uint8
+
+const (
+	OutcomeHandled      Outcome = iota + 1 // the handler succeeded
+	OutcomeRecovered                       // the recovery function declared it done
+	OutcomeDeadLettered                    // written to the dead-letter sink
+	OutcomeFailed                          // failed for good and logged (no sink)
+	OutcomeAbandoned                       // its claim ended first: not done, the next owner handles it
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeHandled:
+		return "handled"
+	case OutcomeRecovered:
+		return "recovered"
+	case OutcomeDeadLettered:
+		return "dead_lettered"
+	case OutcomeFailed:
+		return "failed"
+	case OutcomeAbandoned:
+		return "abandoned"
+	}
+	return "unknown"
+}
+
+// HookRecordDone is called once per record that reached its key actor,
+// when its journey ends, with the outcome and the last error (nil when
+// handled). Records skipped after a restart never reach it.
+type HookRecordDone interface {
+	OnRecordDone(r *Record, info RecordInfo, outcome Outcome, err error)
 }
 
 // HookRecordDispatched is called when the dispatcher hands a record to its
@@ -89,12 +126,6 @@ type HookCommit interface {
 	OnCommit(info CommitInfo)
 }
 
-// GroupNamer is implemented by sources that know their consumer group's
-// name; the engine passes it to hooks.
-type GroupNamer interface {
-	GroupName() string
-}
-
 // hooks holds the hooks sorted by the interfaces they implement, so the hot
 // path pays only for the kinds in use.
 type hooks struct {
@@ -103,6 +134,7 @@ type hooks struct {
 	finished   []HookRecordFinished
 	retried    []HookRecordRetried
 	dead       []HookRecordDeadLettered
+	done       []HookRecordDone
 	paused     []HookPartitionPaused
 	commit     []HookCommit
 }
@@ -123,6 +155,9 @@ func (h *hooks) add(x Hook) bool {
 	}
 	if v, is := x.(HookRecordDeadLettered); is {
 		h.dead, ok = append(h.dead, v), true
+	}
+	if v, is := x.(HookRecordDone); is {
+		h.done, ok = append(h.done, v), true
 	}
 	if v, is := x.(HookPartitionPaused); is {
 		h.paused, ok = append(h.paused, v), true

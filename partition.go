@@ -27,7 +27,7 @@ type partition struct {
 	id    int32
 	log   *slog.Logger
 
-	group   *actors.Group[string, *task]
+	group   *actors.Group[string, task]
 	valve   *backpressure.Valve
 	records *backpressure.Credits // partition record credits
 	bytes   *backpressure.Credits // partition byte credits
@@ -53,7 +53,7 @@ type partition struct {
 
 	// Owned by the dispatcher.
 	keys    []string
-	pending []*task // at-most-once: registered as done, waiting for their commit
+	pending []task // at-most-once: registered as done, waiting for their commit
 }
 
 // task is one record's journey through its key actor: its attempts, and
@@ -170,7 +170,7 @@ func (p *partition) dispatch(r *Record) error {
 	if p.skip != nil && p.skip.Skip(r.Offset) {
 		return p.cp.Skip(r.Offset) // done before a restart
 	}
-	t := &task{rec: r, size: r.Size()}
+	t := task{rec: r, size: r.Size()}
 	if err := p.acquireRecord(t.size); err != nil {
 		return err
 	}
@@ -192,7 +192,8 @@ func (p *partition) dispatch(r *Record) error {
 	return nil
 }
 
-func (p *partition) send(t *task) {
+// send hands t to its key actors; the group keeps its own copy.
+func (p *partition) send(t task) {
 	e := p.e
 	p.keys = e.cfg.ordering.keys(t.rec, p.keys[:0])
 	if e.cfg.parking && len(p.keys) > 0 {
@@ -201,7 +202,7 @@ func (p *partition) send(t *task) {
 	if e.timed {
 		t.dispatched = time.Now()
 		for _, h := range e.cfg.hooks.dispatched {
-			h.OnRecordDispatched(t.rec, p.info(t))
+			h.OnRecordDispatched(t.rec, p.info(&t))
 		}
 	}
 	p.group.Send(t, t.size, p.keys...)
@@ -219,12 +220,12 @@ func (p *partition) flushPending() {
 		return
 	}
 	err := p.cp.Flush(p.readCtx)
-	for _, t := range p.pending {
+	for i := range p.pending {
 		if err != nil {
-			p.finish(t)
+			p.finish(&p.pending[i])
 			continue
 		}
-		p.send(t)
+		p.send(p.pending[i])
 	}
 	if err != nil {
 		p.log.Warn("orderly: at-most-once commit failed; records dropped unhandled", slog.Int("records", len(p.pending)), slog.Any("error", err))
@@ -279,7 +280,7 @@ func (p *partition) acquire(c *backpressure.Credits, n int64, reason backpressur
 // with the record's keys still blocked.
 func (p *partition) receive(t *task) (time.Duration, bool) {
 	if p.stopping.Load() {
-		p.finish(t) // revoked before it finished: the next owner handles it
+		p.abandon(t) // revoked before it finished: the next owner handles it
 		return 0, false
 	}
 	if !t.deadLetter && p.isParked(t) {
@@ -324,7 +325,8 @@ func (p *partition) attempt(t *task) (time.Duration, bool) {
 	}
 	var stuck *time.Timer
 	if e.cfg.attemptTimeout > 0 {
-		stuck = time.AfterFunc(2*e.cfg.attemptTimeout, func() { p.reportStuck(t, true) })
+		rec, n := t.rec, t.attempt // the timer must not read t: a later attempt writes it
+		stuck = time.AfterFunc(2*e.cfg.attemptTimeout, func() { p.reportStuck(rec, n, true) })
 	}
 	e.inFlight.Add(1)
 	p.running.Add(1)
@@ -332,7 +334,7 @@ func (p *partition) attempt(t *task) (time.Duration, bool) {
 	p.running.Add(-1)
 	e.inFlight.Add(-1)
 	if stuck != nil && !stuck.Stop() {
-		p.reportStuck(t, false)
+		p.reportStuck(t.rec, t.attempt, false)
 	}
 	if breakerDone != nil {
 		breakerDone(err)
@@ -347,10 +349,10 @@ func (p *partition) attempt(t *task) (time.Duration, bool) {
 	switch {
 	case err == nil:
 		e.handled.Add(1)
-		p.complete(t)
+		p.complete(t, OutcomeHandled)
 		return 0, false
 	case p.stopping.Load() && p.handlerCtx.Err() != nil:
-		p.finish(t) // cancelled by the revoke timeout: not done, the next owner handles it
+		p.abandon(t) // cancelled by the revoke timeout: not done, the next owner handles it
 		return 0, false
 	}
 	e.failed.Add(1)
@@ -379,7 +381,7 @@ func (p *partition) failed(t *task) (time.Duration, bool) {
 	if e.cfg.recover != nil {
 		if err := e.cfg.recover(p.handlerCtx, t.rec, t.err); err == nil {
 			e.recovered.Add(1)
-			p.complete(t)
+			p.complete(t, OutcomeRecovered)
 			return 0, false
 		} else {
 			t.err = err
@@ -388,7 +390,7 @@ func (p *partition) failed(t *task) (time.Duration, bool) {
 	if e.cfg.deadLetter == nil {
 		p.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler failed; record counted as done",
 			RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Any("error", t.err))...)
-		p.complete(t)
+		p.complete(t, OutcomeFailed)
 		return 0, false
 	}
 	t.deadLetter = true
@@ -401,8 +403,14 @@ func (p *partition) failed(t *task) (time.Duration, bool) {
 func (p *partition) writeDeadLetter(t *task) (time.Duration, bool) {
 	e := p.e
 	ctx := p.handlerCtx
-	for _, h := range e.cfg.hooks.dead {
-		ctx = h.OnDeadLetterStart(ctx, t.rec, p.info(t), t.err)
+	if len(e.cfg.hooks.dead) > 0 {
+		info := p.info(t)
+		if n, ok := e.cfg.deadLetter.(DeadLetterTopicNamer); ok {
+			info.DeadLetterTopic = n.DeadLetterTopic(t.rec)
+		}
+		for _, h := range e.cfg.hooks.dead {
+			ctx = h.OnDeadLetterStart(ctx, t.rec, info, t.err)
+		}
 	}
 	err := e.deadLetterCall(ctx, t.rec, DeadLetter{Err: t.err, Attempts: t.attempt, FirstFailure: t.firstFail, Group: e.group})
 	for _, h := range e.cfg.hooks.dead {
@@ -418,7 +426,7 @@ func (p *partition) writeDeadLetter(t *task) (time.Duration, bool) {
 	e.deadLettered.Add(1)
 	p.log.LogAttrs(ctx, slog.LevelWarn, "orderly: record dead-lettered",
 		RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Any("error", t.err))...)
-	p.complete(t)
+	p.complete(t, OutcomeDeadLettered)
 	return 0, false
 }
 
@@ -440,11 +448,11 @@ func (p *partition) admitRate(t *task) time.Duration {
 	return wait
 }
 
-func (p *partition) reportStuck(t *task, stuck bool) {
+func (p *partition) reportStuck(r *Record, attempt int, stuck bool) {
 	if stuck {
 		p.e.stuck.Add(1)
 		p.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler stuck past its deadline",
-			RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("timeout", p.e.cfg.attemptTimeout))...)
+			RecordAttrs(r, slog.Int("attempt", attempt), slog.Duration("timeout", p.e.cfg.attemptTimeout))...)
 		return
 	}
 	p.e.stuck.Add(-1) // the stuck handler returned
@@ -502,11 +510,35 @@ func (p *partition) release(key string) bool {
 }
 
 // complete reports t done to the committer and finishes it.
-func (p *partition) complete(t *task) {
+func (p *partition) complete(t *task, o Outcome) {
 	if !p.e.cfg.atMostOnce {
 		_ = p.cp.Complete(t.rec.Offset) // after Close it is dropped (fenced)
 	}
+	p.done(t, o)
 	p.finish(t)
+}
+
+// abandon finishes t without completing it: its claim is ending and the
+// next owner handles it.
+func (p *partition) abandon(t *task) {
+	if t.attempt > 0 || t.deadLetter {
+		p.done(t, OutcomeAbandoned)
+	}
+	p.finish(t)
+}
+
+func (p *partition) done(t *task, o Outcome) {
+	if len(p.e.cfg.hooks.done) == 0 {
+		return
+	}
+	var err error
+	if o != OutcomeHandled {
+		err = t.err
+	}
+	info := p.info(t)
+	for _, h := range p.e.cfg.hooks.done {
+		h.OnRecordDone(t.rec, info, o, err)
+	}
 }
 
 // finish gives back a record's credits.

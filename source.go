@@ -67,3 +67,17 @@ type Claim interface {
 	// was fenced out of the group returns an error and stores nothing.
 	Commit(ctx context.Context, next int64, metadata string) error
 }
+
+// EndOffsetter is implemented by claims that know where their partition
+// ends: the offset the next record written will get (Kafka's high water
+// mark). Stats reports consumer lag from it. EndOffset must not block; -1
+// means unknown.
+type EndOffsetter interface {
+	EndOffset() int64
+}
+
+// GroupNamer is implemented by sources that know their consumer group's
+// name; the engine passes it to hooks.
+type GroupNamer interface {
+	GroupName() string
+}

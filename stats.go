@@ -31,6 +31,8 @@ type PartitionStats struct {
 	Keys        int      // live key actors (keys with queued or running records)
 	Watermark   int64    // next offset to commit; -1 when unknown
 	Committed   int64    // last committed next offset; -1 when none
+	End         int64    // the partition's end (next offset to be written), when the claim knows it; -1 otherwise
+	Lag         int64    // End - Committed: records not yet committed by this group; -1 when unknown
 	Paused      bool     // fetching paused by backpressure
 	Reasons     []string // why it is paused: "key", "partition-records", "partition-bytes", "engine-records", "engine-bytes", "uncommitted", "breaker"
 	Parked      int      // keys parked after a dead-letter
@@ -68,7 +70,15 @@ func (e *Engine) Stats() Stats {
 			Committed:   p.cp.Committed(),
 			Paused:      p.valve.Paused(),
 			Parked:      int(p.nPark.Load()),
+			End:         -1,
+			Lag:         -1,
 			Retrying:    p.group.Delayed(),
+		}
+		if eo, ok := p.claim.(EndOffsetter); ok {
+			ps.End = eo.EndOffset()
+			if ps.End >= 0 && ps.Committed >= 0 {
+				ps.Lag = max(ps.End-ps.Committed, 0)
+			}
 		}
 		for _, r := range p.valve.Reasons() {
 			ps.Reasons = append(ps.Reasons, r.String())

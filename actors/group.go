@@ -53,7 +53,10 @@ func (l *KeyLimits[K]) under(ld Load) bool {
 // and runs once it heads all of them; while it waits, those keys hold no
 // goroutine.
 //
-// receive may ask for its message again: returning retry == true keeps the
+// The message is stored by value in the group's envelope and receive gets
+// a pointer to it, so a message's state (attempt counts, say) survives
+// retries without an allocation of its own. receive may ask for its
+// message again: returning retry == true keeps the
 // message at the head of its keys (they stay blocked, later messages wait)
 // and receives it again after the delay. While it waits, the message holds
 // no goroutine and no concurrency slot. WakeAll cuts every such wait short.
@@ -63,7 +66,7 @@ func (l *KeyLimits[K]) under(ld Load) bool {
 // mean anything.
 type Group[K comparable, M any] struct {
 	sched   *Scheduler
-	receive func(M) (retryAfter time.Duration, retry bool)
+	receive func(*M) (retryAfter time.Duration, retry bool)
 	limits  KeyLimits[K]
 
 	mu      sync.Mutex                      // guards keys, free, delayed, wakeNow and every envelope's waiting field
@@ -92,7 +95,7 @@ type envelope[K comparable, M any] struct {
 }
 
 // NewGroup returns a group that calls receive for each message on sched.
-func NewGroup[K comparable, M any](sched *Scheduler, receive func(M) (retryAfter time.Duration, retry bool), limits KeyLimits[K]) *Group[K, M] {
+func NewGroup[K comparable, M any](sched *Scheduler, receive func(*M) (retryAfter time.Duration, retry bool), limits KeyLimits[K]) *Group[K, M] {
 	if sched == nil || receive == nil {
 		panic("actors: NewGroup needs a scheduler and a receive function")
 	}
@@ -208,7 +211,7 @@ func (env *envelope[K, M]) Run() {
 			env.g.done(env)
 		}
 	}()
-	after, retry := env.g.receive(env.msg)
+	after, retry := env.g.receive(&env.msg)
 	finished = true
 	if retry {
 		env.g.again(env, after)

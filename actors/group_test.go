@@ -82,7 +82,7 @@ func TestGroupPerKeyOrderProperty(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Add(n)
 		sched := actors.NewScheduler(limit, nil)
-		g := actors.NewGroup(sched, func(m msg) (time.Duration, bool) { c.receive(m); wg.Done(); return 0, false }, actors.KeyLimits[int]{})
+		g := actors.NewGroup(sched, func(m *msg) (time.Duration, bool) { c.receive(*m); wg.Done(); return 0, false }, actors.KeyLimits[int]{})
 		for _, m := range msgs {
 			g.Send(m, 1, m.keys...)
 		}
@@ -138,7 +138,7 @@ func TestGroupKeyLimitsReportOverAndUnder(t *testing.T) {
 	var overs, unders []string
 	var mu sync.Mutex
 	done := make(chan struct{}, 16)
-	g := actors.NewGroup(sched, func(int) (time.Duration, bool) { <-release; done <- struct{}{}; return 0, false }, actors.KeyLimits[string]{
+	g := actors.NewGroup(sched, func(*int) (time.Duration, bool) { <-release; done <- struct{}{}; return 0, false }, actors.KeyLimits[string]{
 		High:    actors.Load{Messages: 3},
 		Low:     actors.Load{Messages: 1},
 		OnOver:  func(k string) { mu.Lock(); overs = append(overs, k); mu.Unlock() },
@@ -181,15 +181,15 @@ func TestSchedulerHoldsNoGoroutineWhenIdle(t *testing.T) {
 func TestSchedulerRecoversPanics(t *testing.T) {
 	got := make(chan any, 1)
 	sched := actors.NewScheduler(1, func(v any) { got <- v })
-	g := actors.NewGroup(sched, func(m string) (time.Duration, bool) {
-		if m == "boom" {
-			panic(m)
+	g := actors.NewGroup(sched, func(m *string) (time.Duration, bool) {
+		if *m == "boom" {
+			panic(*m)
 		}
 		return 0, false
 	}, actors.KeyLimits[string]{})
 	var after sync.WaitGroup
 	after.Add(1)
-	g2 := actors.NewGroup(sched, func(string) (time.Duration, bool) { after.Done(); return 0, false }, actors.KeyLimits[string]{})
+	g2 := actors.NewGroup(sched, func(*string) (time.Duration, bool) { after.Done(); return 0, false }, actors.KeyLimits[string]{})
 	g.Send("boom", 0, "k")
 	require.Equal(t, "boom", <-got)
 	g2.Send("next", 0, "k")
@@ -211,7 +211,8 @@ func TestGroupRetryKeepsKeyBlockedAndFreesTheSlot(t *testing.T) {
 	tries := 0
 	var wg sync.WaitGroup
 	wg.Add(3)
-	g := actors.NewGroup(sched, func(m string) (time.Duration, bool) {
+	g := actors.NewGroup(sched, func(mp *string) (time.Duration, bool) {
+		m := *mp
 		mu.Lock()
 		defer mu.Unlock()
 		order = append(order, m)
@@ -237,7 +238,7 @@ func TestGroupWakeAllCutsRetryWaitsShort(t *testing.T) {
 	sched := actors.NewScheduler(2, nil)
 	got := make(chan int, 10)
 	calls := 0
-	g := actors.NewGroup(sched, func(m string) (time.Duration, bool) {
+	g := actors.NewGroup(sched, func(*string) (time.Duration, bool) {
 		calls++
 		got <- calls
 		if calls == 1 {

@@ -232,6 +232,11 @@ func (a *Actor) commit(ctx context.Context, p *Partition, final bool) error {
 	meta, _ := EncodeMetadata(next, p.ranges, a.cfg.MaxMetadata)
 	if next == p.lastNext && meta == p.lastMeta {
 		p.completions = 0
+		if final && a.cfg.OnCommit != nil {
+			// Observers learn of every claim's end, even with nothing new
+			// to commit.
+			a.cfg.OnCommit(p, Commit{From: next, To: next, Metadata: meta, Final: true})
+		}
 		return nil
 	}
 	began := time.Now()
