@@ -1,0 +1,128 @@
+package tracing
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/orderly-go/orderly"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope of the tracer and meter.
+const ScopeName = "github.com/orderly-go/orderly/tracing"
+
+// Hooks implements every orderly hook interface with OpenTelemetry spans
+// and metrics. Make one with New and give it to orderly.WithHooks. Its
+// methods are called by the engine, are safe for concurrent use and do not
+// block. One Hooks may serve several engines.
+type Hooks struct {
+	tracer  trace.Tracer
+	meter   metric.Meter
+	cfg     config
+	ins     instruments
+	parts   sync.Map // partKey → *partInfo: names and attributes, built once per partition
+	pending pendingRecords
+
+	pausedMu sync.Mutex // guards paused
+	paused   map[partKey]bool
+}
+
+var (
+	_ orderly.HookRecordDispatched   = (*Hooks)(nil)
+	_ orderly.HookRecordStarted      = (*Hooks)(nil)
+	_ orderly.HookRecordFinished     = (*Hooks)(nil)
+	_ orderly.HookRecordRetried      = (*Hooks)(nil)
+	_ orderly.HookRecordDeadLettered = (*Hooks)(nil)
+	_ orderly.HookPartitionPaused    = (*Hooks)(nil)
+	_ orderly.HookCommit             = (*Hooks)(nil)
+)
+
+// New returns hooks that trace and measure an engine:
+//
+//	eng, err := orderly.New(src, h, orderly.WithHooks(tracing.New(
+//		tracing.WithTracerProvider(tp), tracing.WithMeterProvider(mp))))
+//
+// Without options it uses the global providers and W3C propagation.
+func New(opts ...Option) *Hooks {
+	cfg := config{commitSpans: true}
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
+	if cfg.tp == nil {
+		cfg.tp = otel.GetTracerProvider()
+	}
+	if cfg.mp == nil {
+		cfg.mp = otel.GetMeterProvider()
+	}
+	if cfg.prop == nil {
+		cfg.prop = Propagator
+	}
+	if cfg.deadLetter == nil {
+		cfg.deadLetter = func(r *orderly.Record) string { return r.Topic + ".dlq" }
+	}
+	h := &Hooks{
+		tracer: cfg.tp.Tracer(ScopeName),
+		meter:  cfg.mp.Meter(ScopeName),
+		cfg:    cfg,
+		paused: make(map[partKey]bool),
+	}
+	h.ins = newInstruments(h.meter)
+	h.pending.m = make(map[recordKey]*recordState)
+	return h
+}
+
+// partKey names a partition as seen by one consumer group.
+type partKey struct {
+	group, topic string
+	partition    int32
+}
+
+// partInfo is what every record of a partition shares: span names and
+// attributes, built once so that the hot path does not allocate them.
+type partInfo struct {
+	processName string // "process <topic>"
+	retryName   string // "retry <topic>"
+	spanAttrs   []attribute.KeyValue
+	set         metric.MeasurementOption // messaging.* attributes of the partition
+	attrs       []attribute.KeyValue     // the same, to extend with error.type
+}
+
+func (h *Hooks) part(group, topic string, partition int32) *partInfo {
+	k := partKey{group, topic, partition}
+	if v, ok := h.parts.Load(k); ok {
+		return v.(*partInfo)
+	}
+	id := strconv.Itoa(int(partition))
+	attrs := []attribute.KeyValue{
+		semconv.MessagingSystemKafka,
+		semconv.MessagingOperationName("process"),
+		semconv.MessagingDestinationName(topic),
+		semconv.MessagingDestinationPartitionID(id),
+	}
+	if group != "" {
+		attrs = append(attrs, semconv.MessagingConsumerGroupName(group))
+	}
+	spanAttrs := append([]attribute.KeyValue{semconv.MessagingOperationTypeProcess}, attrs...)
+	p := &partInfo{
+		processName: "process " + topic,
+		retryName:   "retry " + topic,
+		spanAttrs:   spanAttrs,
+		set:         metric.WithAttributeSet(attribute.NewSet(attrs...)),
+		attrs:       attrs,
+	}
+	v, _ := h.parts.LoadOrStore(k, p)
+	return v.(*partInfo)
+}
+
+// withError is the partition's metric attributes plus error.type.
+func (p *partInfo) withError(err error) metric.MeasurementOption {
+	attrs := make([]attribute.KeyValue, 0, len(p.attrs)+1)
+	attrs = append(attrs, p.attrs...)
+	return metric.WithAttributes(append(attrs, semconv.ErrorType(err))...)
+}

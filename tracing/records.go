@@ -1,0 +1,370 @@
+package tracing
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/orderly-go/orderly"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// recordKey names a record as consumed by one group.
+type recordKey struct {
+	partKey
+	offset int64
+}
+
+// recordState is a sampled record's tracing state from its first attempt to
+// its end. It is also the span the first attempt's handler context carries
+// (it embeds the process span), which saves a context and an allocation;
+// later attempts carry an attemptSpan. Owned by the record's key actor
+// while an attempt runs; between a failed attempt and what follows it, it
+// sits in Hooks.pending and belongs to whoever takes it out.
+type recordState struct {
+	trace.Span // the process span; never reassigned
+	key        recordKey
+	part       *partInfo
+	attempt    trace.Span  // the running retry attempt's span; nil for the first attempt
+	finished   time.Time   // when the last attempt ended
+	err        error       // the last attempt's error
+	retrying   atomic.Bool // a retry was announced: a non-final commit must not end the span
+}
+
+// attemptSpan is what a retry attempt's handler context carries: the
+// attempt's span, and the record it belongs to.
+type attemptSpan struct {
+	trace.Span
+	st *recordState
+}
+
+// stateFrom returns the record state that ctx's span belongs to, if the
+// context came from OnRecordStarted of a sampled record.
+func stateFrom(ctx context.Context) *recordState {
+	switch s := trace.SpanFromContext(ctx).(type) {
+	case *recordState:
+		return s
+	case *attemptSpan:
+		return s.st
+	}
+	return nil
+}
+
+// pendingRecords holds the states of sampled records whose last attempt
+// failed, until a retry starts, the dead-letter write succeeds, or a commit
+// shows the record is done (see OnCommit). Only failed records pass through
+// it, so the map stays small and one mutex is enough.
+type pendingRecords struct {
+	mu sync.Mutex // guards m
+	m  map[recordKey]*recordState
+}
+
+func (p *pendingRecords) put(st *recordState) {
+	p.mu.Lock()
+	p.m[st.key] = st
+	p.mu.Unlock()
+}
+
+func (p *pendingRecords) get(k recordKey) *recordState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.m[k]
+}
+
+func (p *pendingRecords) take(k recordKey) *recordState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.m[k]
+	delete(p.m, k)
+	return st
+}
+
+// takeDone removes and returns the states of partition pk below offset to,
+// or all of them when final; states whose retry was announced stay unless
+// final.
+func (p *pendingRecords) takeDone(pk partKey, to int64, final bool) []*recordState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var done []*recordState
+	for k, st := range p.m {
+		if k.partKey != pk || !(final || (k.offset < to && !st.retrying.Load())) {
+			continue
+		}
+		done = append(done, st)
+		delete(p.m, k)
+	}
+	return done
+}
+
+func keyOf(r *orderly.Record, group string) recordKey {
+	return recordKey{partKey{group, r.Topic, r.Partition}, r.Offset}
+}
+
+// OnRecordDispatched counts the record as consumed
+// (messaging.client.consumed.messages). Spans start later, at the first
+// attempt, timestamped back to the dispatch.
+func (h *Hooks) OnRecordDispatched(r *orderly.Record, info orderly.RecordInfo) {
+	p := h.part(info.Group, r.Topic, r.Partition)
+	h.ins.consumed.Add(context.Background(), 1, p.set)
+}
+
+// OnRecordStarted starts the record's process span at its first attempt,
+// or a retry span under it at a later one, and returns ctx carrying it.
+func (h *Hooks) OnRecordStarted(ctx context.Context, r *orderly.Record, info orderly.RecordInfo) context.Context {
+	p := h.part(info.Group, r.Topic, r.Partition)
+	h.ins.inFlight.Add(ctx, 1, p.set)
+	if info.Attempt <= 1 {
+		if !info.Dispatched.IsZero() && !info.Started.IsZero() {
+			h.ins.wait.Record(ctx, info.Started.Sub(info.Dispatched).Seconds(), p.set)
+		}
+		return h.startProcess(ctx, r, info, p)
+	}
+	st := h.pending.take(keyOf(r, info.Group))
+	if st == nil {
+		// Not sampled, or its state was ended by a commit: trace this
+		// attempt as a record of its own.
+		return h.startProcess(ctx, r, info, p)
+	}
+	st.retrying.Store(false)
+	start := info.Started
+	if start.IsZero() {
+		start = time.Now()
+	}
+	_, span := h.tracer.Start(trace.ContextWithSpan(ctx, st.Span), p.retryName,
+		trace.WithSpanKind(trace.SpanKindInternal), trace.WithTimestamp(start))
+	if span.IsRecording() {
+		span.SetAttributes(AttemptKey.Int(info.Attempt), semconv.MessagingKafkaOffset(int(r.Offset)))
+	}
+	st.attempt = span
+	return trace.ContextWithSpan(ctx, &attemptSpan{Span: span, st: st})
+}
+
+// startProcess starts the consumer span of a record, a child of the trace
+// context in its headers, or a new root when there is none (never a child
+// of whatever span ctx carries: that would be Run's caller).
+func (h *Hooks) startProcess(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, p *partInfo) context.Context {
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithNewRoot()}
+	parent := ctx
+	if len(r.Headers) > 0 {
+		before := trace.SpanContextFromContext(ctx)
+		parent = h.cfg.prop.Extract(ctx, RecordCarrier(r))
+		if sc := trace.SpanContextFromContext(parent); sc.IsValid() && !sc.Equal(before) {
+			opts = opts[:1] // a parent from the producer
+		}
+	}
+	start := info.Dispatched
+	if start.IsZero() {
+		start = info.Started
+	}
+	if !start.IsZero() {
+		opts = append(opts, trace.WithTimestamp(start))
+	}
+	_, span := h.tracer.Start(parent, p.processName, opts...)
+	if !span.IsRecording() {
+		// Unsampled: no state and no attributes; the handler still gets
+		// the span context so what it produces carries the trace id.
+		return trace.ContextWithSpan(parent, span)
+	}
+	span.SetAttributes(p.spanAttrs...)
+	span.SetAttributes(semconv.MessagingKafkaOffset(int(r.Offset)), semconv.MessagingMessageBodySize(len(r.Value)))
+	if r.Key != nil && utf8.Valid(r.Key) {
+		span.SetAttributes(semconv.MessagingKafkaMessageKey(string(r.Key)))
+	}
+	if r.Value == nil {
+		span.SetAttributes(semconv.MessagingKafkaMessageTombstone(true))
+	}
+	if !info.Dispatched.IsZero() && !info.Started.IsZero() {
+		span.AddEvent("enqueue", trace.WithTimestamp(info.Dispatched))
+		span.AddEvent("dequeue", trace.WithTimestamp(info.Started), trace.WithAttributes(
+			MailboxWaitKey.Float64(float64(info.Started.Sub(info.Dispatched))/float64(time.Millisecond))))
+	}
+	st := &recordState{Span: span, key: keyOf(r, info.Group), part: p}
+	return trace.ContextWithSpan(parent, st)
+}
+
+// OnRecordFinished ends the attempt. A success ends the record's span; a
+// failure is recorded on it (an exception event with the attempt number)
+// and leaves it open for what follows: a retry, a dead-letter write, or
+// the commit that shows the record done.
+func (h *Hooks) OnRecordFinished(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, err error) {
+	now := time.Now()
+	p := h.part(info.Group, r.Topic, r.Partition)
+	h.ins.inFlight.Add(ctx, -1, p.set)
+	var took float64
+	if !info.Started.IsZero() {
+		took = now.Sub(info.Started).Seconds()
+	}
+	if err == nil {
+		h.ins.duration.Record(ctx, took, p.set)
+		h.ins.handled.Add(ctx, 1, p.set)
+	} else {
+		withErr := p.withError(err)
+		h.ins.duration.Record(ctx, took, withErr)
+		h.ins.failed.Add(ctx, 1, withErr)
+	}
+	st := stateFrom(ctx)
+	if st == nil {
+		return
+	}
+	if st.attempt != nil {
+		if err != nil {
+			st.attempt.RecordError(err)
+			st.attempt.SetStatus(codes.Error, err.Error())
+		}
+		st.attempt.End(trace.WithTimestamp(now))
+		st.attempt = nil
+	}
+	if err == nil {
+		st.SetAttributes(OutcomeKey.String("handled"), AttemptKey.Int(info.Attempt))
+		st.End(trace.WithTimestamp(now))
+		return
+	}
+	st.RecordError(err, trace.WithTimestamp(now), trace.WithAttributes(AttemptKey.Int(info.Attempt)))
+	st.finished, st.err = now, err
+	st.SetAttributes(AttemptKey.Int(info.Attempt))
+	h.pending.put(st)
+}
+
+// OnRecordRetried adds a "retry" event (attempt, delay, error) to the
+// record's span and counts the retry.
+func (h *Hooks) OnRecordRetried(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, err error, delay time.Duration) {
+	p := h.part(info.Group, r.Topic, r.Partition)
+	h.ins.retried.Add(ctx, 1, p.set)
+	st := stateFrom(ctx)
+	if st == nil {
+		st = h.pending.get(keyOf(r, info.Group))
+	}
+	if st == nil {
+		return
+	}
+	st.retrying.Store(true)
+	attrs := []attribute.KeyValue{
+		AttemptKey.Int(info.Attempt),
+		RetryDelayKey.Float64(float64(delay) / float64(time.Millisecond)),
+	}
+	if err != nil {
+		attrs = append(attrs, semconv.ExceptionMessage(err.Error()), semconv.ErrorType(err))
+	}
+	st.AddEvent("retry", trace.WithAttributes(attrs...))
+}
+
+// OnDeadLetterStart starts the producer span of the dead-letter write,
+// "send <dead-letter topic>", as a child of the record's span, and returns
+// ctx carrying it: the sink injects it into the dead-letter record with
+// Inject.
+func (h *Hooks) OnDeadLetterStart(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, cause error) context.Context {
+	parent := ctx
+	if st := stateFrom(ctx); st != nil {
+		parent = trace.ContextWithSpan(ctx, st.Span)
+	} else if st := h.pending.get(keyOf(r, info.Group)); st != nil {
+		parent = trace.ContextWithSpan(ctx, st.Span)
+	} else if len(r.Headers) > 0 {
+		parent = h.cfg.prop.Extract(ctx, RecordCarrier(r)) // unsampled record: follow its producer's decision
+	}
+	topic := info.DeadLetterTopic
+	if topic == "" {
+		topic = h.cfg.deadLetter(r)
+	}
+	_, span := h.tracer.Start(parent, "send "+topic, trace.WithSpanKind(trace.SpanKindProducer))
+	if span.IsRecording() {
+		span.SetAttributes(
+			semconv.MessagingSystemKafka,
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingOperationName("send"),
+			semconv.MessagingDestinationName(topic),
+			OriginalTopicKey.String(r.Topic),
+			OriginalPartitionKey.Int(int(r.Partition)),
+			OriginalOffsetKey.Int64(r.Offset),
+			AttemptKey.Int(info.Attempt),
+		)
+		if r.Key != nil && utf8.Valid(r.Key) {
+			span.SetAttributes(semconv.MessagingKafkaMessageKey(string(r.Key)))
+		}
+		if cause != nil {
+			span.SetAttributes(DeadLetterCauseKey.String(cause.Error()), semconv.ErrorType(cause))
+		}
+	}
+	return trace.ContextWithSpan(parent, &deadLetterSpan{Span: span, key: keyOf(r, info.Group)})
+}
+
+// deadLetterSpan is the producer span of a dead-letter write, with the
+// record it writes, for OnDeadLetterEnd (which is given no RecordInfo, so
+// no group).
+type deadLetterSpan struct {
+	trace.Span
+	key recordKey
+}
+
+// OnDeadLetterEnd ends the dead-letter span with the write's result. A
+// successful write ends the record's span too (outcome dead_lettered,
+// status Error); after a failed one the record's span stays open for the
+// write's retry.
+func (h *Hooks) OnDeadLetterEnd(ctx context.Context, r *orderly.Record, err error) {
+	span := trace.SpanFromContext(ctx)
+	key := keyOf(r, "")
+	if dl, ok := span.(*deadLetterSpan); ok {
+		key = dl.key
+	}
+	p := h.part(key.group, r.Topic, r.Partition)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		h.ins.deadLettered.Add(ctx, 1, p.withError(err))
+	} else {
+		h.ins.deadLettered.Add(ctx, 1, p.set)
+	}
+	span.End()
+	if err != nil {
+		return
+	}
+	st := h.pending.take(key)
+	if st == nil {
+		return
+	}
+	msg := "dead-lettered"
+	if st.err != nil {
+		msg += ": " + st.err.Error()
+	}
+	st.SetStatus(codes.Error, msg)
+	st.SetAttributes(OutcomeKey.String("dead_lettered"))
+	st.End()
+}
+
+// OnRecordDone ends the span of a record whose journey ended other than
+// by a successful attempt or dead-letter write (those ended it already):
+// recovered by the recovery function, failed and logged, or abandoned
+// because its claim ended.
+func (h *Hooks) OnRecordDone(r *orderly.Record, info orderly.RecordInfo, outcome orderly.Outcome, err error) {
+	if outcome == orderly.OutcomeHandled || outcome == orderly.OutcomeDeadLettered {
+		return
+	}
+	if st := h.pending.take(keyOf(r, info.Group)); st != nil {
+		endWith(st, outcome.String(), outcome != orderly.OutcomeRecovered)
+	}
+}
+
+// endFailed ends the span of a record that failed and is done without a
+// dead-letter write, when only a commit tells (a safety net: OnRecordDone
+// normally ends it first): status Error, outcome failed.
+func endFailed(st *recordState) { endWith(st, "failed", true) }
+
+// endWith ends a failed record's span, when its last attempt ended.
+func endWith(st *recordState, outcome string, isErr bool) {
+	if st.attempt != nil {
+		st.attempt.End(trace.WithTimestamp(st.finished))
+	}
+	if isErr && st.err != nil {
+		st.SetStatus(codes.Error, st.err.Error())
+	}
+	st.SetAttributes(OutcomeKey.String(outcome))
+	if st.finished.IsZero() {
+		st.End()
+		return
+	}
+	st.End(trace.WithTimestamp(st.finished))
+}
