@@ -91,6 +91,10 @@ type partInfo struct {
 	spanAttrs   []attribute.KeyValue
 	set         metric.MeasurementOption // messaging.* attributes of the partition
 	attrs       []attribute.KeyValue     // the same, to extend with error.type
+	// add and rec hold set, built once: passing set alone to a variadic
+	// parameter would allocate a slice on every measurement.
+	add []metric.AddOption
+	rec []metric.RecordOption
 }
 
 func (h *Hooks) part(group, topic string, partition int32) *partInfo {
@@ -116,6 +120,7 @@ func (h *Hooks) part(group, topic string, partition int32) *partInfo {
 		set:         metric.WithAttributeSet(attribute.NewSet(attrs...)),
 		attrs:       attrs,
 	}
+	p.add, p.rec = []metric.AddOption{p.set}, []metric.RecordOption{p.set}
 	v, _ := h.parts.LoadOrStore(k, p)
 	return v.(*partInfo)
 }

@@ -110,17 +110,17 @@ func keyOf(r *orderly.Record, group string) recordKey {
 // attempt, timestamped back to the dispatch.
 func (h *Hooks) OnRecordDispatched(r *orderly.Record, info orderly.RecordInfo) {
 	p := h.part(info.Group, r.Topic, r.Partition)
-	h.ins.consumed.Add(context.Background(), 1, p.set)
+	h.ins.consumed.Add(context.Background(), 1, p.add...)
 }
 
 // OnRecordStarted starts the record's process span at its first attempt,
 // or a retry span under it at a later one, and returns ctx carrying it.
 func (h *Hooks) OnRecordStarted(ctx context.Context, r *orderly.Record, info orderly.RecordInfo) context.Context {
 	p := h.part(info.Group, r.Topic, r.Partition)
-	h.ins.inFlight.Add(ctx, 1, p.set)
+	h.ins.inFlight.Add(ctx, 1, p.add...)
 	if info.Attempt <= 1 {
 		if !info.Dispatched.IsZero() && !info.Started.IsZero() {
-			h.ins.wait.Record(ctx, info.Started.Sub(info.Dispatched).Seconds(), p.set)
+			h.ins.wait.Record(ctx, info.Started.Sub(info.Dispatched).Seconds(), p.rec...)
 		}
 		return h.startProcess(ctx, r, info, p)
 	}
@@ -144,11 +144,18 @@ func (h *Hooks) OnRecordStarted(ctx context.Context, r *orderly.Record, info ord
 	return trace.ContextWithSpan(ctx, &attemptSpan{Span: span, st: st})
 }
 
+// Span options that never change, built once.
+var (
+	consumerKind = trace.WithSpanKind(trace.SpanKindConsumer)
+	newRoot      = trace.WithNewRoot()
+)
+
 // startProcess starts the consumer span of a record, a child of the trace
 // context in its headers, or a new root when there is none (never a child
 // of whatever span ctx carries: that would be Run's caller).
 func (h *Hooks) startProcess(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, p *partInfo) context.Context {
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithNewRoot()}
+	opts := make([]trace.SpanStartOption, 2, 3)
+	opts[0], opts[1] = consumerKind, newRoot
 	parent := ctx
 	if len(r.Headers) > 0 {
 		before := trace.SpanContextFromContext(ctx)
@@ -194,14 +201,14 @@ func (h *Hooks) startProcess(ctx context.Context, r *orderly.Record, info orderl
 func (h *Hooks) OnRecordFinished(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, err error) {
 	now := time.Now()
 	p := h.part(info.Group, r.Topic, r.Partition)
-	h.ins.inFlight.Add(ctx, -1, p.set)
+	h.ins.inFlight.Add(ctx, -1, p.add...)
 	var took float64
 	if !info.Started.IsZero() {
 		took = now.Sub(info.Started).Seconds()
 	}
 	if err == nil {
-		h.ins.duration.Record(ctx, took, p.set)
-		h.ins.handled.Add(ctx, 1, p.set)
+		h.ins.duration.Record(ctx, took, p.rec...)
+		h.ins.handled.Add(ctx, 1, p.add...)
 	} else {
 		withErr := p.withError(err)
 		h.ins.duration.Record(ctx, took, withErr)
@@ -234,7 +241,7 @@ func (h *Hooks) OnRecordFinished(ctx context.Context, r *orderly.Record, info or
 // record's span and counts the retry.
 func (h *Hooks) OnRecordRetried(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, err error, delay time.Duration) {
 	p := h.part(info.Group, r.Topic, r.Partition)
-	h.ins.retried.Add(ctx, 1, p.set)
+	h.ins.retried.Add(ctx, 1, p.add...)
 	st := stateFrom(ctx)
 	if st == nil {
 		st = h.pending.get(keyOf(r, info.Group))
@@ -316,7 +323,7 @@ func (h *Hooks) OnDeadLetterEnd(ctx context.Context, r *orderly.Record, err erro
 		span.SetStatus(codes.Error, err.Error())
 		h.ins.deadLettered.Add(ctx, 1, p.withError(err))
 	} else {
-		h.ins.deadLettered.Add(ctx, 1, p.set)
+		h.ins.deadLettered.Add(ctx, 1, p.add...)
 	}
 	span.End()
 	if err != nil {

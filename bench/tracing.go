@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/orderly-go/orderly"
+	"github.com/orderly-go/orderly/adapters/memory"
+	"github.com/orderly-go/orderly/tracing"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+)
+
+// discardExporter is a span exporter that drops everything: the cost
+// measured is orderly's and the SDK's, not an exporter's.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// runTracingOverhead is the overhead workload (no-op handler, ByKey) run
+// with tracing off, with the tracing hooks and a never-sampler, and with
+// always-sample into a batch span processor whose exporter discards
+// spans. The difference in ns per record is the cost of tracing.
+func runTracingOverhead(o *options, out *printer) error {
+	n := o.recordsOr(500_000)
+	log := memory.NewLog()
+	if err := log.CreateTopic("t", overheadPartitions); err != nil {
+		return err
+	}
+	keys := make([][]byte, overheadKeys)
+	for k := range keys {
+		keys[k] = []byte("k" + strconv.Itoa(k))
+	}
+	ts := time.Now()
+	for i := range n {
+		if _, err := log.ProduceRecord(orderly.Record{Topic: "t", Partition: -1, Key: keys[i%overheadKeys], Value: []byte("v"), Timestamp: ts}); err != nil {
+			return err
+		}
+	}
+	runtime.GC()
+
+	var base float64
+	for _, mode := range []string{"tracing-off", "never-sample", "always-sample"} {
+		var opts []orderly.Option
+		var tp *sdktrace.TracerProvider
+		switch mode {
+		case "never-sample":
+			tp = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+		case "always-sample":
+			tp = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+				sdktrace.WithBatcher(discardExporter{}))
+		}
+		if tp != nil {
+			opts = append(opts, orderly.WithHooks(tracing.New(tracing.WithTracerProvider(tp))))
+		}
+		tr := newTracker(n)
+		h := orderly.HandlerFunc(func(context.Context, *orderly.Record) error {
+			tr.begin()
+			tr.end()
+			return nil
+		})
+		runtime.GC()
+		var ac allocCounter
+		err := runEngine(log.Member("tracing-"+mode, []string{"t"}), h, tr, o.timeout, ac.sample,
+			append(opts, orderly.WithOrdering(orderly.ByKey()), orderly.WithMaxConcurrency(o.concurrency))...)
+		if tp != nil {
+			_ = tp.Shutdown(context.Background())
+		}
+		if err != nil {
+			return fmt.Errorf("tracing overhead %s: %w", mode, err)
+		}
+		r := overheadResult(mode, overheadKeys, n, o.concurrency, tr, &ac)
+		r.Scenario = "tracing-overhead"
+		if base == 0 {
+			base = r.NsPerRecord
+		}
+		r.Ratio = base / r.NsPerRecord
+		out.add(r)
+	}
+	out.flush(fmt.Sprintf("tracing-overhead: no-op handler, ByKey, %d records, %d partitions, %d keys, concurrency %d; ratio = tracing-off ns/record ÷ this row's",
+		n, overheadPartitions, overheadKeys, o.concurrency))
+	return nil
+}
