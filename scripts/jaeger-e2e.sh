@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# jaeger-e2e.sh — the real-Jaeger check of orderly's tracing (issue 5).
+# jaeger-e2e.sh — the real-Jaeger check of orderly's tracing.
 #
 # Starts Jaeger with ../shared/tools/jaeger.sh (the first build takes ~6 minutes), runs the orders
 # demo exporting OTLP/HTTP to it, then checks through Jaeger's HTTP API that:

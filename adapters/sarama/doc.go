@@ -101,4 +101,12 @@
 // one being converted, and one fetch response (up to
 // Consumer.Fetch.Default bytes, more for a single larger batch) that was
 // in flight or being handed over when Pause was called.
+//
+// # Dead letters
+//
+// NewDeadLetterSink returns an orderly.DeadLetterSink that writes failed
+// records to a dead-letter topic (default <topic>.dlq) with their key,
+// value and headers, plus headers naming the error, the attempts, the
+// original topic, partition and offset, the first failure's time and the
+// group.
 package sarama
