@@ -40,6 +40,10 @@ var scenarios = []struct {
 	{"overhead", runOverhead},
 	{"keys-1m", runKeys1M},
 	{"hot-key", runHotKey},
+	{"tracing-overhead", runTracingOverhead},
+	{"kafka-overhead", runKafkaOverhead},
+	{"pc-table-kafka", runPCTableKafka},
+	{"poison", runPoison},
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {

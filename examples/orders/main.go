@@ -1,13 +1,29 @@
 // Command orders is orderly's main demo: the order-management pattern of
-// decode → handle → interpret, with order events keyed by order id.
+// decode → handle → interpret (orderly.Pipeline), with order events keyed
+// by order id.
 //
-// It produces a stream of order events (Created, Paid, Shipped, Delivered,
-// or Cancelled) over several partitions, consumes them with orderly while
-// showing live progress, and ends with a summary that checks every order's
-// events were applied in order.
+// By default it starts an embedded Kafka cluster in the process (kfake,
+// which speaks the Kafka protocol over loopback TCP), produces order events
+// (Created, Paid, Shipped, Delivered or Cancelled, with an event-type
+// header) over several partitions with adapters/sarama's producer, consumes
+// them with orderly through adapters/sarama while showing live progress,
+// and ends with a summary that checks every order's events were applied in
+// order and every offset was committed.
 //
 //	go run ./examples/orders
 //	go run ./examples/orders -records 200000 -keys 5000 -latency 2ms -concurrency 200
+//	go run ./examples/orders -brokers localhost:9092   # a real cluster
+//	go run ./examples/orders -source memory           # the in-memory log instead of Kafka
+//
+// On a real cluster the topic "orders" is created if missing, and each run
+// consumes with a new group (orders-demo-<time>, unless -group says
+// otherwise) that starts at the end of every partition: events are produced
+// once the group holds them all.
+//
+// With OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://localhost:4318 for
+// Jaeger), traces and metrics are exported over OTLP/HTTP: each event is
+// sent in a producer span whose context travels in the record's headers, so
+// one trace runs from the producer to the engine's span and the handler.
 package main
 
 import (
@@ -17,36 +33,41 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/orderly-go/orderly"
-	"github.com/orderly-go/orderly/adapters/memory"
+	"github.com/orderly-go/orderly/tracing"
 )
 
 type options struct {
+	source      string // kafka or memory
+	brokers     string // comma list; empty: embedded kfake cluster
+	group       string
 	records     int
 	partitions  int
 	keys        int
 	latency     time.Duration
 	mode        string
 	concurrency int
+	producers   int
 	quiet       bool
 }
 
 func main() {
 	var o options
-	flag.IntVar(&o.records, "records", 50000, "order events to produce")
+	flag.StringVar(&o.source, "source", "kafka", "kafka (embedded cluster, or -brokers) or memory (adapters/memory)")
+	flag.StringVar(&o.brokers, "brokers", "", "comma-separated Kafka brokers of a real cluster; empty starts an embedded one")
+	flag.StringVar(&o.group, "group", "", "consumer group (default order-service; orders-demo-<time> with -brokers)")
+	flag.IntVar(&o.records, "records", 20000, "order events to produce")
 	flag.IntVar(&o.partitions, "partitions", 8, "partitions of the orders topic")
-	flag.IntVar(&o.keys, "keys", 2000, "distinct orders (keys)")
-	flag.DurationVar(&o.latency, "latency", 2*time.Millisecond, "simulated I/O latency of handle (uniform 0..2×latency)")
+	flag.IntVar(&o.keys, "keys", 1000, "orders in progress at once (distinct keys at a time)")
+	flag.DurationVar(&o.latency, "latency", time.Millisecond, "simulated I/O latency of handle (uniform 0..2×latency)")
 	flag.StringVar(&o.mode, "mode", "key", "ordering: key, serial or unordered")
 	flag.IntVar(&o.concurrency, "concurrency", 256, "handler calls in flight at most")
+	flag.IntVar(&o.producers, "producers", 32, "producing goroutines (each owns a share of the orders)")
 	flag.BoolVar(&o.quiet, "quiet", false, "no live progress")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
@@ -55,173 +76,183 @@ func main() {
 	}
 }
 
-// The life of an order. Cancelled ends it early.
-var lifecycle = []string{"Created", "Paid", "Shipped", "Delivered"}
-
-// event is the decoded form of a record: "order,seq,kind".
-type event struct {
-	order string
-	seq   int
-	kind  string
-}
-
-func decode(r *orderly.Record) (event, error) {
-	parts := strings.Split(string(r.Value), ",")
-	if len(parts) != 3 {
-		return event{}, fmt.Errorf("malformed event %q", r.Value)
+func (o *options) validate() (orderly.Ordering, error) {
+	switch {
+	case o.records < 1, o.partitions < 1, o.keys < 1, o.concurrency < 1, o.producers < 1:
+		return orderly.Ordering{}, errors.New("-records, -partitions, -keys, -concurrency and -producers must be ≥ 1")
+	case o.source != "kafka" && o.source != "memory":
+		return orderly.Ordering{}, fmt.Errorf("unknown -source %q (kafka or memory)", o.source)
+	case o.source == "memory" && o.brokers != "":
+		return orderly.Ordering{}, errors.New("-brokers needs -source kafka")
 	}
-	seq, err := strconv.Atoi(parts[1])
-	if err != nil {
-		return event{}, fmt.Errorf("malformed sequence in %q", r.Value)
-	}
-	return event{order: parts[0], seq: seq, kind: parts[2]}, nil
-}
-
-// ledger is the "database" that interpret writes to: each order's applied
-// events, and how many arrived out of order.
-type ledger struct {
-	mu         sync.Mutex
-	next       map[string]int // order -> next expected sequence
-	applied    atomic.Int64
-	outOfOrder atomic.Int64
-}
-
-func (l *ledger) interpret(ev event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.next[ev.order] != ev.seq {
-		l.outOfOrder.Add(1)
-	}
-	l.next[ev.order] = ev.seq + 1
-	l.applied.Add(1)
-}
-
-func produce(log *memory.Log, o options) (orders int, err error) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	seq := make([]int, o.keys)
-	done := make([]bool, o.keys)
-	gen := make([]int, o.keys)
-	for i := 0; i < o.records; i++ {
-		k := rng.IntN(o.keys)
-		if done[k] { // a finished order: start a new one under a new id
-			seq[k], done[k] = 0, false
-			gen[k]++
-		}
-		order := fmt.Sprintf("order-%d-%d", k, gen[k])
-		kind := lifecycle[seq[k]]
-		if seq[k] > 0 && rng.IntN(10) == 0 {
-			kind = "Cancelled"
-		}
-		if seq[k] == 0 {
-			orders++
-		}
-		if _, _, err := log.Produce("orders", []byte(order), []byte(fmt.Sprintf("%s,%d,%s", order, seq[k], kind))); err != nil {
-			return 0, err
-		}
-		seq[k]++
-		if kind == "Cancelled" || seq[k] == len(lifecycle) {
-			done[k] = true
+	if o.group == "" {
+		o.group = "order-service"
+		if o.brokers != "" {
+			o.group = "orders-demo-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		}
 	}
-	return orders, nil
+	switch o.mode {
+	case "key":
+		return orderly.ByKey(), nil
+	case "serial":
+		return orderly.Serial(), nil
+	case "unordered":
+		return orderly.Unordered(), nil
+	}
+	return orderly.Ordering{}, fmt.Errorf("unknown -mode %q (key, serial or unordered)", o.mode)
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {
-	var ordering orderly.Ordering
-	switch o.mode {
-	case "key":
-		ordering = orderly.ByKey()
-	case "serial":
-		ordering = orderly.Serial()
-	case "unordered":
-		ordering = orderly.Unordered()
-	default:
-		return fmt.Errorf("unknown -mode %q (key, serial or unordered)", o.mode)
-	}
-	log := memory.NewLog()
-	if err := log.CreateTopic("orders", o.partitions); err != nil {
-		return err
-	}
-	orders, err := produce(log, o)
+	ordering, err := o.validate()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "produced %d events of %d orders over %d partitions\n", o.records, orders, o.partitions)
-
-	led := &ledger{next: map[string]int{}}
-	var decodeErrors atomic.Int64
-	handle := func(ctx context.Context, r *orderly.Record) error {
-		ev, err := decode(r) // decode
-		if err != nil {
-			decodeErrors.Add(1)
-			return err
-		}
-		if o.latency > 0 { // handle: the simulated call to a downstream service
-			select {
-			case <-time.After(rand.N(2 * o.latency)):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		led.interpret(ev) // interpret
-		return nil
+	// OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT (or the per-signal
+	// variables) say where to; otherwise nothing is exported.
+	shutdownTracing, err := tracing.SetupOTLP(ctx, "orders")
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
 	}
-	eng, err := orderly.New(log.Member("order-service", []string{"orders"}), orderly.HandlerFunc(handle),
+	defer func() { _ = shutdownTracing(context.Background()) }()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var b backend
+	if o.source == "memory" {
+		b, err = newMemoryBackend(o)
+	} else {
+		b, err = newKafkaBackend(o, log)
+	}
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	partitions := b.partitionCount()
+
+	events, perOrder := generate(o.records, o.keys, 1)
+	led := newLedger()
+	var decodeErrors atomic.Int64
+	pipeline := orderly.Pipeline[event, event]{
+		Decode: func(r *orderly.Record) (event, error) { // record → event
+			ev, err := decode(r)
+			if err != nil {
+				decodeErrors.Add(1)
+			}
+			return ev, err
+		},
+		Handle:    simulateIO(o.latency), // the call to a downstream service
+		Interpret: led.interpret,         // apply the event to the order
+	}
+	eng, err := orderly.New(b.source(), pipeline.Handler(),
 		orderly.WithOrdering(ordering),
 		orderly.WithMaxConcurrency(o.concurrency),
-		orderly.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+		orderly.WithLogger(log),
+		orderly.WithHooks(tracing.New())) // spans and metrics; exported only when SetupOTLP found somewhere to
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "orders: %d events of %d orders over %d partitions of %q, on %s; mode %s, concurrency %d, latency 0..%v\n",
+		o.records, len(perOrder), partitions, topic, b.describe(), o.mode, o.concurrency, 2*o.latency)
 
-	ctx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	runErr := make(chan error, 1)
-	start := time.Now()
-	go func() { runErr <- eng.Run(ctx) }()
+	ran := make(chan error, 1)
+	t0 := time.Now()
+	go func() { ran <- eng.Run(runCtx) }()
 
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	last, lastAt := int64(0), start
-	for led.applied.Load()+decodeErrors.Load() < int64(o.records) {
-		select {
-		case err := <-runErr:
-			return fmt.Errorf("engine stopped early: %w", err)
-		case now := <-tick.C:
-			if o.quiet || now.Sub(lastAt) < 250*time.Millisecond {
-				continue
-			}
-			n := led.applied.Load()
-			s := eng.Stats()
-			var lag int64
-			for _, p := range s.Partitions {
-				end, _ := log.EndOffset(p.Topic, p.Partition)
-				lag += end - max(p.Committed, 0)
-			}
-			fmt.Fprintf(out, "%7.2fs  handled %7d  %8.0f rec/s  in flight %4d  committed lag %7d  paused %d/%d\n",
-				now.Sub(start).Seconds(), n, float64(n-last)/now.Sub(lastAt).Seconds(), s.InFlight, lag, s.PausedTotal, len(s.Partitions))
-			last, lastAt = n, now
-		}
+	// Produce once the group holds every partition: on a real cluster it
+	// starts at each partition's end, and the timing below starts here.
+	if err := waitForPartitions(eng, partitions, ran); err != nil {
+		return err
+	}
+	start := time.Now()
+	fmt.Fprintf(out, "joined the group %q and got all %d partitions in %.2fs\n", o.group, partitions, start.Sub(t0).Seconds())
+	offsets := newPartitionOffsets(partitions)
+	produced := make(chan error, 1)
+	go func() { produced <- produce(ctx, b, events, o.producers, offsets) }()
+
+	p := progress{out: out, eng: eng, offsets: offsets, led: led, start: start, quiet: o.quiet}
+	if err := p.follow(int64(o.records), produced, ran, &decodeErrors); err != nil {
+		return err
 	}
 	elapsed := time.Since(start)
 	cancel()
-	if err := <-runErr; err != nil {
-		return err
+	if err := <-ran; err != nil {
+		return fmt.Errorf("engine: %w", err)
 	}
+	committed, err := b.committed(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the committed offsets: %w", err)
+	}
+	return summarize(out, o, summary{
+		elapsed: elapsed, led: led, perOrder: perOrder, offsets: offsets,
+		committed: committed, decodeErrors: decodeErrors.Load(),
+	})
+}
 
-	var committed int64
-	for p := range int32(o.partitions) {
-		pos, _ := log.Committed("order-service", "orders", p)
-		committed += max(pos.Offset, 0)
+// waitForPartitions waits until the engine holds every partition.
+func waitForPartitions(eng *orderly.Engine, partitions int, ran <-chan error) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.NewTimer(time.Minute)
+	defer timeout.Stop()
+	for len(eng.Stats().Partitions) < partitions {
+		select {
+		case err := <-ran:
+			return fmt.Errorf("engine stopped before it got its partitions: %v", err)
+		case <-timeout.C:
+			return fmt.Errorf("the group got %d of %d partitions within a minute", len(eng.Stats().Partitions), partitions)
+		case <-tick.C:
+		}
 	}
+	return nil
+}
+
+type summary struct {
+	elapsed      time.Duration
+	led          *ledger
+	perOrder     map[string]int
+	offsets      *partitionOffsets
+	committed    []int64
+	decodeErrors int64
+}
+
+// summarize prints the summary and returns an error when the run did not
+// do what it promises: every event applied (in order, unless unordered)
+// and every produced offset committed.
+func summarize(out io.Writer, o options, s summary) error {
+	first, end, _ := s.offsets.snapshot()
+	var committedEvents, produced int64
+	short := 0
+	for p := range end {
+		if first[p] < 0 {
+			continue // no event went to this partition
+		}
+		produced += end[p] - first[p]
+		c := int64(-1)
+		if p < len(s.committed) {
+			c = s.committed[p]
+		}
+		committedEvents += max(0, min(c, end[p])-first[p])
+		if c != end[p] {
+			short++
+		}
+	}
+	applied := s.led.applied.Load()
 	fmt.Fprintf(out, "\nhandled %d events in %.2fs (%.0f events/s), committed %d of %d\n",
-		led.applied.Load(), elapsed.Seconds(), float64(led.applied.Load())/elapsed.Seconds(), committed, o.records)
-	fmt.Fprintf(out, "orders: %d, events applied out of order: %d, decode errors: %d\n", orders, led.outOfOrder.Load(), decodeErrors.Load())
+		applied, s.elapsed.Seconds(), float64(applied)/s.elapsed.Seconds(), committedEvents, produced)
+	fmt.Fprintf(out, "events: %s\n", s.led.kindCounts())
+	incomplete := s.led.incomplete(s.perOrder)
+	fmt.Fprintf(out, "orders: %d, with every event applied: %d; events applied out of order: %d; decode errors: %d\n",
+		len(s.perOrder), len(s.perOrder)-incomplete, s.led.outOfOrder.Load(), s.decodeErrors)
 	switch {
-	case committed != int64(o.records):
-		return fmt.Errorf("committed %d of %d events", committed, o.records)
-	case o.mode != "unordered" && led.outOfOrder.Load() > 0:
+	case short > 0:
+		return fmt.Errorf("%d partitions not committed to their end: committed %d of %d events", short, committedEvents, produced)
+	case s.decodeErrors > 0:
+		return fmt.Errorf("%d events could not be decoded", s.decodeErrors)
+	case o.mode != "unordered" && s.led.outOfOrder.Load() > 0:
 		return errors.New("events applied out of order")
+	case o.mode != "unordered" && incomplete > 0:
+		return fmt.Errorf("%d orders were not applied completely", incomplete)
 	}
 	if o.mode != "unordered" {
 		fmt.Fprintln(out, "every order's events were applied in order")

@@ -9,15 +9,36 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The demo runs end to end with small numbers, in every mode.
+// The demo runs end to end with small numbers, on the embedded Kafka
+// cluster and on the in-memory log, in every mode: every event is applied
+// (in order, unless unordered) and committed.
 func TestDemo(t *testing.T) {
-	for _, mode := range []string{"key", "serial", "unordered"} {
-		t.Run(mode, func(t *testing.T) {
-			var out strings.Builder
-			err := run(context.Background(), options{records: 2000, partitions: 4, keys: 100, latency: 100 * time.Microsecond,
-				mode: mode, concurrency: 32, quiet: true}, &out)
-			require.NoError(t, err, out.String())
-			require.Contains(t, out.String(), "committed 2000 of 2000")
-		})
+	for _, source := range []string{"kafka", "memory"} {
+		for _, mode := range []string{"key", "serial", "unordered"} {
+			t.Run(source+"/"+mode, func(t *testing.T) {
+				t.Parallel()
+				var out strings.Builder
+				err := run(context.Background(), options{source: source, records: 2000, partitions: 4, keys: 100,
+					latency: 100 * time.Microsecond, mode: mode, concurrency: 32, producers: 8}, &out)
+				require.NoError(t, err, out.String())
+				require.Contains(t, out.String(), "committed 2000 of 2000")
+				require.Contains(t, out.String(), "decode errors: 0")
+				if mode != "unordered" {
+					require.Contains(t, out.String(), "every order's events were applied in order")
+				}
+			})
+		}
+	}
+}
+
+// Bad flags are refused before anything starts.
+func TestDemoRejectsBadFlags(t *testing.T) {
+	for _, o := range []options{
+		{source: "kafka", records: 10, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "sideways"},
+		{source: "nats", records: 10, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "key"},
+		{source: "memory", brokers: "localhost:9092", records: 10, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "key"},
+		{source: "kafka", records: 0, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "key"},
+	} {
+		require.Error(t, run(context.Background(), o, &strings.Builder{}), "%+v", o)
 	}
 }

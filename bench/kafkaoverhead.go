@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"time"
+
+	ibm "github.com/IBM/sarama"
+
+	"github.com/orderly-go/orderly"
+	saramasource "github.com/orderly-go/orderly/adapters/sarama"
+)
+
+const (
+	kafkaOverheadPartitions = 4
+	kafkaOverheadKeys       = 10000
+	kafkaOverheadValueBytes = 100
+	kafkaOverheadTopic      = "overhead"
+)
+
+// runKafkaOverhead compares, on one kfake cluster and the same records,
+// a raw sarama consumer group whose handler only marks offsets with
+// orderly (ByKey, no-op handler) over adapters/sarama. Each reads the
+// topic from the start with a consumer group of its own; the ratio is
+// orderly's records/s over the raw group's.
+func runKafkaOverhead(o *options, out *printer) error {
+	n := o.recordsOr(1_000_000)
+	c, err := newKafkaCluster(kafkaOverheadPartitions, kafkaOverheadTopic)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	keys := make([][]byte, kafkaOverheadKeys)
+	for k := range keys {
+		keys[k] = []byte("k" + strconv.Itoa(k))
+	}
+	values := randomValues(n, kafkaOverheadValueBytes, o.seed)
+	produceStart := time.Now()
+	err = kafkaProduce(c.ListenAddrs(), n, 4, func(i int) *ibm.ProducerMessage {
+		return &ibm.ProducerMessage{Topic: kafkaOverheadTopic, Partition: int32(i % kafkaOverheadPartitions),
+			Key: ibm.ByteEncoder(keys[i%kafkaOverheadKeys]), Value: ibm.ByteEncoder(values[i])}
+	})
+	if err != nil {
+		return err
+	}
+	produced := time.Since(produceStart)
+	values = nil
+	runtime.GC()
+
+	raw, err := kafkaRawGroup(o, c.ListenAddrs(), n)
+	if err != nil {
+		return fmt.Errorf("kafka-overhead raw sarama: %w", err)
+	}
+	raw.Note = fmt.Sprintf("produced in %.1fs", produced.Seconds())
+	out.add(raw)
+	runtime.GC()
+	eng, err := kafkaOrderlyNoop(o, c.ListenAddrs(), n)
+	if err != nil {
+		return fmt.Errorf("kafka-overhead orderly: %w", err)
+	}
+	eng.Ratio = eng.RecordsPerSec / raw.RecordsPerSec
+	out.add(eng)
+	out.flush(fmt.Sprintf("kafka-overhead: kfake in process (1 broker), %d records × %d-byte random values, no compression, %d partitions, %d keys; "+
+		"ratio = orderly records/s ÷ raw sarama group records/s (target ≥ 0.85); startup_s = Consume/Run called → first record",
+		n, kafkaOverheadValueBytes, kafkaOverheadPartitions, kafkaOverheadKeys))
+	return nil
+}
+
+// kafkaRawGroup consumes the topic with a plain sarama consumer group whose
+// ConsumeClaim marks each message's offset and does nothing else (sarama
+// auto-commits the marks).
+func kafkaRawGroup(o *options, brokers []string, n int) (Result, error) {
+	cfg := kafkaConsumerConfig()
+	group, err := ibm.NewConsumerGroup(brokers, "raw-sarama", cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	defer group.Close()
+	go func() {
+		for range group.Errors() {
+		}
+	}()
+	tr := newTracker(n)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h := &markingHandler{tr: tr}
+	consumed := make(chan error, 1)
+	tr.t0 = time.Now()
+	go func() {
+		for ctx.Err() == nil {
+			if err := group.Consume(ctx, []string{kafkaOverheadTopic}, h); err != nil && !errors.Is(err, ibm.ErrClosedConsumerGroup) {
+				consumed <- err
+				return
+			}
+		}
+		consumed <- nil
+	}()
+	timer := time.NewTimer(o.timeout)
+	defer timer.Stop()
+	select {
+	case <-tr.done:
+	case err := <-consumed:
+		return Result{}, fmt.Errorf("consumer group stopped after %d of %d records: %v", tr.count.Load(), n, err)
+	case <-timer.C:
+		return Result{}, fmt.Errorf("%w: %d of %d records after %v", errStalled, tr.count.Load(), n, o.timeout)
+	}
+	cancel()
+	<-consumed
+	secs := tr.seconds()
+	return Result{
+		Scenario: "kafka-overhead", Mode: "sarama-raw", Partitions: kafkaOverheadPartitions, Records: n,
+		Seconds: secs, RecordsPerSec: float64(n) / secs, StartupSeconds: tr.startup(),
+	}, nil
+}
+
+// markingHandler is the raw group's handler: mark and count.
+type markingHandler struct{ tr *tracker }
+
+func (h *markingHandler) Setup(ibm.ConsumerGroupSession) error   { return nil }
+func (h *markingHandler) Cleanup(ibm.ConsumerGroupSession) error { return nil }
+func (h *markingHandler) ConsumeClaim(sess ibm.ConsumerGroupSession, claim ibm.ConsumerGroupClaim) error {
+	for m := range claim.Messages() {
+		h.tr.begin()
+		sess.MarkMessage(m, "")
+		h.tr.end()
+	}
+	return nil
+}
+
+// kafkaOrderlyNoop consumes the topic with orderly (ByKey) over
+// adapters/sarama with a handler that only counts.
+func kafkaOrderlyNoop(o *options, brokers []string, n int) (Result, error) {
+	src, err := saramasource.NewSource(brokers, "orderly-noop", []string{kafkaOverheadTopic}, kafkaConsumerConfig(),
+		saramasource.WithLogger(quietLogger))
+	if err != nil {
+		return Result{}, err
+	}
+	tr := newTracker(n)
+	h := orderly.HandlerFunc(func(context.Context, *orderly.Record) error {
+		tr.begin()
+		tr.end()
+		return nil
+	})
+	if err := runEngine(src, h, tr, o.timeout, nil, orderly.WithMaxConcurrency(o.concurrency)); err != nil {
+		return Result{}, err
+	}
+	secs := tr.seconds()
+	return Result{
+		Scenario: "kafka-overhead", Mode: "orderly-key", Keys: kafkaOverheadKeys, Partitions: kafkaOverheadPartitions, Records: n,
+		Concurrency: o.concurrency, Seconds: secs, RecordsPerSec: float64(n) / secs, StartupSeconds: tr.startup(),
+	}, nil
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	ibm "github.com/IBM/sarama"
+
+	"github.com/orderly-go/orderly"
+	saramasource "github.com/orderly-go/orderly/adapters/sarama"
+)
+
+// runPCTableKafka is pc-table through Kafka: the same rows, latencies and
+// engine options as pc-table, with each row's records produced to a topic
+// of its own (1 partition) on one kfake cluster and consumed by orderly
+// over adapters/sarama. Efficiency is measured as in pc-table: seconds run
+// from the first handler start to the last handler return; the group join
+// and sarama's first fetch are startup_s.
+func runPCTableKafka(o *options, out *printer) error {
+	rows, err := parseRows(o.rows)
+	if err != nil {
+		return err
+	}
+	n := o.recordsOr(10000)
+	lat := pcLatencies(n, o.seed)
+	c, err := newKafkaCluster(1)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	admin, err := ibm.NewClusterAdmin(c.ListenAddrs(), saramasource.DefaultConfig())
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	for i, row := range rows {
+		topic := fmt.Sprintf("pc-%d-%s", i, row)
+		if err := admin.CreateTopic(topic, &ibm.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+			return fmt.Errorf("pc-table-kafka %s: create topic: %w", row, err)
+		}
+		r, err := runPCRowKafka(o, c.ListenAddrs(), topic, row, lat)
+		if err != nil {
+			return fmt.Errorf("pc-table-kafka %s: %w", row, err)
+		}
+		out.add(r)
+	}
+	out.flush(fmt.Sprintf("pc-table-kafka: %d records, sleep U[0,5ms), 1 partition on kfake via adapters/sarama, concurrency %d, max uncommitted 1000 (target efficiency ≥ 0.9)",
+		n, o.concurrency))
+	return nil
+}
+
+func runPCRowKafka(o *options, brokers []string, topic string, row pcRow, lat []time.Duration) (Result, error) {
+	n := len(lat)
+	keys := pcKeys(row)
+	err := kafkaProduce(brokers, n, 1, func(i int) *ibm.ProducerMessage {
+		return &ibm.ProducerMessage{Topic: topic, Partition: 0, Key: ibm.StringEncoder(strconv.Itoa(i % keys)), Value: ibm.ByteEncoder(indexValue(i))}
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	src, err := saramasource.NewSource(brokers, "bench-"+topic, []string{topic}, kafkaConsumerConfig(), saramasource.WithLogger(quietLogger))
+	if err != nil {
+		return Result{}, err
+	}
+	measured := make([]time.Duration, n)
+	tr := newTracker(n)
+	h := orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
+		tr.begin()
+		i := valueIndex(r)
+		start := time.Now()
+		time.Sleep(lat[i])
+		measured[i] = time.Since(start)
+		tr.end()
+		return nil
+	})
+	var ordering orderly.Ordering
+	switch row.mode {
+	case "serial":
+		ordering = orderly.Serial()
+	case "unordered":
+		ordering = orderly.Unordered()
+	default:
+		ordering = orderly.ByKey()
+	}
+	err = runEngine(src, h, tr, o.timeout, nil,
+		orderly.WithOrdering(ordering),
+		orderly.WithMaxConcurrency(o.concurrency),
+		orderly.WithMaxUncommitted(1000),
+		orderly.WithPartitionBuffer(1000, 16<<20),
+	)
+	if err != nil {
+		return Result{}, err
+	}
+	keyOf := func(i int) int {
+		switch row.mode {
+		case "serial":
+			return 0
+		case "unordered":
+			return -1
+		}
+		return i % keys
+	}
+	lim, total := limit(measured, keyOf, o.concurrency)
+	nom, _ := limit(lat, keyOf, o.concurrency)
+	secs := tr.seconds()
+	return Result{
+		Scenario: "pc-table-kafka", Mode: row.mode, Keys: row.keys, Partitions: 1, Records: n,
+		Concurrency: o.concurrency, Seconds: secs, RecordsPerSec: float64(n) / secs,
+		StartupSeconds: tr.startup(),
+		LimitSeconds:   lim.Seconds(), NominalLimitSeconds: nom.Seconds(),
+		Efficiency: lim.Seconds() / secs, NominalEfficiency: nom.Seconds() / secs,
+		HandlerSeconds: total.Seconds(),
+	}, nil
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	ibm "github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/orderly-go/orderly"
+	"github.com/orderly-go/orderly/adapters/memory"
+	saramasource "github.com/orderly-go/orderly/adapters/sarama"
+	"github.com/orderly-go/orderly/tracing"
+)
+
+// backend is where the events live: Kafka (an embedded kfake cluster or a
+// real one) or the in-memory log.
+type backend interface {
+	// source is the consumer-group member the engine consumes from.
+	source() orderly.Source
+	// send produces one event; events of one order must be sent in order
+	// from one goroutine. It returns the record's partition and offset.
+	send(ctx context.Context, ev event) (int32, int64, error)
+	// committed returns the group's committed offset per partition (-1:
+	// none), once the engine has stopped.
+	committed(ctx context.Context) ([]int64, error)
+	// describe says where the events are, for the first line of output.
+	describe() string
+	// partitionCount is the topic's partition count.
+	partitionCount() int
+	close()
+}
+
+const topic = "orders"
+
+// memoryBackend keeps the events in an adapters/memory log.
+type memoryBackend struct {
+	log        *memory.Log
+	group      string
+	partitions int
+}
+
+func newMemoryBackend(o options) (*memoryBackend, error) {
+	log := memory.NewLog()
+	if err := log.CreateTopic(topic, o.partitions); err != nil {
+		return nil, err
+	}
+	return &memoryBackend{log: log, group: o.group, partitions: o.partitions}, nil
+}
+
+func (b *memoryBackend) source() orderly.Source {
+	return b.log.Member(b.group, []string{topic})
+}
+
+func (b *memoryBackend) send(_ context.Context, ev event) (int32, int64, error) {
+	return b.log.Produce(topic, ev.key(), ev.value(), ev.headers()...)
+}
+
+func (b *memoryBackend) committed(context.Context) ([]int64, error) {
+	out := make([]int64, b.partitions)
+	for p := range out {
+		pos, ok := b.log.Committed(b.group, topic, int32(p))
+		out[p] = -1
+		if ok {
+			out[p] = pos.Offset
+		}
+	}
+	return out, nil
+}
+
+func (b *memoryBackend) describe() string    { return "the in-memory log (adapters/memory)" }
+func (b *memoryBackend) partitionCount() int { return b.partitions }
+func (b *memoryBackend) close()              {}
+
+// kafkaBackend produces with adapters/sarama's Producer and consumes with
+// its Source, on an embedded kfake cluster or on the brokers given.
+type kafkaBackend struct {
+	cluster    *kfake.Cluster // nil on a real cluster
+	brokers    []string
+	group      string
+	partitions int
+	src        *saramasource.Source
+	producer   *saramasource.Producer
+	tracer     trace.Tracer
+}
+
+func newKafkaBackend(o options, log *slog.Logger) (_ *kafkaBackend, err error) {
+	b := &kafkaBackend{group: o.group, partitions: o.partitions, tracer: otel.Tracer("orderly/examples/orders")}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	cfg := saramasource.DefaultConfig()
+	if o.brokers == "" {
+		// An in-process cluster that speaks the Kafka protocol over
+		// loopback TCP, with the topic created.
+		b.cluster, err = kfake.NewCluster(
+			kfake.NumBrokers(3),
+			kfake.SeedTopics(int32(o.partitions), topic),
+			kfake.GroupMinSessionTimeout(100*time.Millisecond),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("embedded cluster: %w", err)
+		}
+		b.brokers = b.cluster.ListenAddrs()
+		// Fast group settings: the cluster is local and fresh.
+		cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
+		cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
+		cfg.Consumer.Group.Rebalance.Retry.Backoff = 50 * time.Millisecond
+		cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
+	} else {
+		b.brokers = strings.Split(o.brokers, ",")
+		if b.partitions, err = ensureTopic(b.brokers, o.partitions, log); err != nil {
+			return nil, err
+		}
+		// A real topic holds earlier runs' events: this run's group
+		// starts at the end of each partition, and the events are
+		// produced once it holds every partition (see run).
+		cfg.Consumer.Offsets.Initial = ibm.OffsetNewest
+	}
+	b.src, err = saramasource.NewSource(b.brokers, b.group, []string{topic}, cfg, saramasource.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	// Each event is sent in a PRODUCER span whose context goes into the
+	// record's headers (W3C traceparent), so its trace runs on into the
+	// engine's "process orders" span and the handler.
+	b.producer, err = saramasource.NewProducer(b.brokers, saramasource.DefaultConfig(),
+		saramasource.WithInject(func(ctx context.Context, h saramasource.ProducerHeaders) { tracing.Inject(ctx, h) }))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// ensureTopic creates the topic on a real cluster with partitions
+// partitions (and the broker's default replication factor) if it does not
+// exist, and returns its partition count.
+func ensureTopic(brokers []string, partitions int, log *slog.Logger) (int, error) {
+	admin, err := ibm.NewClusterAdmin(brokers, saramasource.DefaultConfig())
+	if err != nil {
+		return 0, fmt.Errorf("admin client: %w", err)
+	}
+	defer admin.Close()
+	topics, err := admin.ListTopics()
+	if err != nil {
+		return 0, fmt.Errorf("list topics: %w", err)
+	}
+	if d, ok := topics[topic]; ok {
+		if int(d.NumPartitions) != partitions {
+			log.Warn("the topic exists with another partition count; using it as it is",
+				slog.String("topic", topic), slog.Int("partitions", int(d.NumPartitions)))
+		}
+		return int(d.NumPartitions), nil
+	}
+	err = admin.CreateTopic(topic, &ibm.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: -1}, false)
+	if err != nil && !errors.Is(err, ibm.ErrTopicAlreadyExists) {
+		return 0, fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return partitions, nil
+}
+
+func (b *kafkaBackend) source() orderly.Source { return b.src }
+
+func (b *kafkaBackend) send(ctx context.Context, ev event) (int32, int64, error) {
+	ctx, span := b.tracer.Start(ctx, "send "+topic, trace.WithSpanKind(trace.SpanKindProducer))
+	defer span.End()
+	return b.producer.Produce(ctx, topic, ev.key(), ev.value(), ev.headers()...)
+}
+
+func (b *kafkaBackend) committed(context.Context) ([]int64, error) {
+	admin, err := ibm.NewClusterAdmin(b.brokers, saramasource.DefaultConfig())
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close()
+	parts := make([]int32, b.partitions)
+	for i := range parts {
+		parts[i] = int32(i)
+	}
+	resp, err := admin.ListConsumerGroupOffsets(b.group, map[string][]int32{topic: parts})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int64, b.partitions)
+	for i := range out {
+		out[i] = -1
+		if blk := resp.GetBlock(topic, int32(i)); blk != nil && errors.Is(blk.Err, ibm.ErrNoError) {
+			out[i] = blk.Offset
+		}
+	}
+	return out, nil
+}
+
+func (b *kafkaBackend) describe() string {
+	if b.cluster != nil {
+		return fmt.Sprintf("an embedded Kafka cluster (kfake, 3 brokers at %s) through adapters/sarama", strings.Join(b.brokers, ","))
+	}
+	return "Kafka at " + strings.Join(b.brokers, ",") + " through adapters/sarama"
+}
+
+func (b *kafkaBackend) partitionCount() int { return b.partitions }
+
+func (b *kafkaBackend) close() {
+	if b.producer != nil {
+		_ = b.producer.Close()
+	}
+	if b.cluster != nil {
+		b.cluster.Close()
+	}
+}
+
+// produce sends the events from workers goroutines, each owning the
+// orders whose slot hashes to it, so that one order's events are sent in
+// order. It records each partition's first and end offset of this run.
+func produce(ctx context.Context, b backend, events []event, workers int, offsets *partitionOffsets) error {
+	queues := make([][]event, workers)
+	for _, ev := range events {
+		w := int(fnv32(ev.order) % uint32(workers))
+		queues[w] = append(queues[w], ev)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w, q := range queues {
+		wg.Go(func() {
+			for _, ev := range q {
+				p, off, err := b.send(ctx, ev)
+				if err != nil {
+					errs[w] = fmt.Errorf("produce %s: %w", ev.order, err)
+					return
+				}
+				offsets.note(p, off)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := range len(s) {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// partitionOffsets are, per partition, the first offset produced in this
+// run and the end (last produced + 1). Safe for concurrent use.
+type partitionOffsets struct {
+	mu    sync.Mutex
+	first []int64
+	end   []int64
+	sent  int
+}
+
+func newPartitionOffsets(partitions int) *partitionOffsets {
+	o := &partitionOffsets{first: make([]int64, partitions), end: make([]int64, partitions)}
+	for i := range o.first {
+		o.first[i] = -1
+	}
+	return o
+}
+
+func (o *partitionOffsets) note(p int32, off int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.first[p] < 0 || off < o.first[p] {
+		o.first[p] = off
+	}
+	o.end[p] = max(o.end[p], off+1)
+	o.sent++
+}
+
+func (o *partitionOffsets) snapshot() (first, end []int64, sent int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]int64(nil), o.first...), append([]int64(nil), o.end...), o.sent
+}
