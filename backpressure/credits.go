@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Credits is a counting semaphore with a high and a low water mark. Its API
@@ -38,11 +39,20 @@ type Credits struct {
 	high, low int64  // immutable after NewCredits
 	onLow     func() // immutable; may be nil; called without mu held
 
-	// mu guards held, tripped and waiters. It is never held while calling
-	// onLow or while blocked in Acquire. No other lock is taken under it.
+	// held, tripped and nwait are atomics so that the common cases,
+	// TryAcquire that fits and Release with nobody waiting and nothing
+	// tripped, take no lock: they run once or twice per record on the
+	// engine's hot path. Every change of held is an atomic add or
+	// compare-and-swap, also under mu, so the fit rule holds however the
+	// fast and slow paths interleave.
+	held    atomic.Int64
+	tripped atomic.Bool
+	nwait   atomic.Int32 // waiters.Len(), readable without mu
+
+	// mu guards waiters and serializes the slow paths (queueing, granting,
+	// clearing a trip). It is never held while calling onLow or while
+	// blocked in Acquire. No other lock is taken under it.
 	mu      sync.Mutex
-	held    int64
-	tripped bool
 	waiters list.List // of creditWaiter, FIFO; head is served first
 }
 
@@ -79,24 +89,23 @@ func (c *Credits) High() int64 { return c.high }
 func (c *Credits) Low() int64 { return c.low }
 
 // Held returns the number of credits currently held. It never blocks.
-func (c *Credits) Held() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.held
-}
+func (c *Credits) Held() int64 { return c.held.Load() }
 
 // Tripped reports whether the credits have been exhausted (a TryAcquire failed
 // or an Acquire had to wait) since Held() last fell to Low() or below.
-func (c *Credits) Tripped() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.tripped
-}
+func (c *Credits) Tripped() bool { return c.tripped.Load() }
 
-// fits reports whether n more credits may be taken now, ignoring waiters.
-// c.mu must be held.
-func (c *Credits) fits(n int64) bool {
-	return c.held == 0 || c.held+n <= c.high
+// take adds n to held if it fits now (the fit rule, ignoring waiters).
+func (c *Credits) take(n int64) bool {
+	for {
+		h := c.held.Load()
+		if h != 0 && h+n > c.high {
+			return false
+		}
+		if c.held.CompareAndSwap(h, h+n) {
+			return true
+		}
+	}
 }
 
 // TryAcquire takes n credits if they fit now and nobody is waiting in
@@ -108,13 +117,13 @@ func (c *Credits) TryAcquire(n int64) bool {
 	if n == 0 {
 		return true
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.waiters.Len() == 0 && c.fits(n) {
-		c.held += n
+	if c.nwait.Load() == 0 && c.take(n) {
 		return true
 	}
-	c.tripped = true
+	// A Release racing with this store may judge the trip before it is
+	// visible; the trip is then cleared by the next Release, which always
+	// comes while anything is held.
+	c.tripped.Store(true)
 	return false
 }
 
@@ -135,16 +144,22 @@ func (c *Credits) Acquire(ctx context.Context, n int64) error {
 		return ctx.Err()
 	default:
 	}
+	if c.nwait.Load() == 0 && c.take(n) {
+		return nil
+	}
 
 	c.mu.Lock()
-	if c.waiters.Len() == 0 && c.fits(n) {
-		c.held += n
+	if c.waiters.Len() == 0 && c.take(n) {
 		c.mu.Unlock()
 		return nil
 	}
-	c.tripped = true
+	c.tripped.Store(true)
 	ready := make(chan struct{})
 	elem := c.waiters.PushBack(creditWaiter{n: n, ready: ready})
+	c.nwait.Add(1)
+	// A Release that ran before nwait became visible took no lock and
+	// granted nothing: grant now whatever fits.
+	c.grantLocked()
 	c.mu.Unlock()
 
 	select {
@@ -158,9 +173,8 @@ func (c *Credits) Acquire(ctx context.Context, n int64) error {
 	case <-ready:
 		// Granted between ctx being done and us taking the lock. Give the
 		// credits back so that a cancelled Acquire never holds anything.
-		fire := c.releaseLocked(n)
 		c.mu.Unlock()
-		c.callOnLow(fire)
+		c.Release(n)
 	default:
 		// Still queued. If we were the head, the next waiters may have been
 		// waiting only behind us (the head blocks everyone behind it even
@@ -168,6 +182,7 @@ func (c *Credits) Acquire(ctx context.Context, n int64) error {
 		// at the next Release.
 		isFront := c.waiters.Front() == elem
 		c.waiters.Remove(elem)
+		c.nwait.Add(-1)
 		if isFront {
 			c.grantLocked()
 		}
@@ -185,28 +200,30 @@ func (c *Credits) Release(n int64) {
 	if n == 0 {
 		return
 	}
-	c.mu.Lock()
-	if n > c.held {
-		c.mu.Unlock()
+	if c.held.Add(-n) < 0 {
+		c.held.Add(n)
 		panic("backpressure: released more credits than held")
 	}
-	fire := c.releaseLocked(n)
-	c.mu.Unlock()
-	c.callOnLow(fire)
+	if c.nwait.Load() == 0 && !c.tripped.Load() {
+		return
+	}
+	c.settle()
 }
 
-// releaseLocked returns n credits, grants waiters and reports whether onLow
-// must be called once c.mu is released. Held() is judged after granting, so
+// settle grants waiters that fit and, if the credits are tripped and low,
+// clears the trip and calls onLow. Held() is judged after granting, so
 // onLow means "the credits are low now", not "were low for an instant".
-// c.mu must be held.
-func (c *Credits) releaseLocked(n int64) (fireOnLow bool) {
-	c.held -= n
+func (c *Credits) settle() {
+	c.mu.Lock()
 	c.grantLocked()
-	if c.tripped && c.held <= c.low {
-		c.tripped = false
-		return true
+	fire := c.tripped.Load() && c.held.Load() <= c.low
+	if fire {
+		c.tripped.Store(false)
 	}
-	return false
+	c.mu.Unlock()
+	if fire && c.onLow != nil {
+		c.onLow()
+	}
 }
 
 // grantLocked hands credits to waiters from the head while they fit. It stops
@@ -219,18 +236,12 @@ func (c *Credits) grantLocked() {
 			return
 		}
 		w := front.Value.(creditWaiter)
-		if !c.fits(w.n) {
+		if !c.take(w.n) {
 			return
 		}
-		c.held += w.n
 		c.waiters.Remove(front)
+		c.nwait.Add(-1)
 		close(w.ready)
-	}
-}
-
-func (c *Credits) callOnLow(fire bool) {
-	if fire && c.onLow != nil {
-		c.onLow()
 	}
 }
 
