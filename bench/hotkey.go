@@ -9,6 +9,7 @@ import (
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/memory"
+	"github.com/orderly-go/orderly/bench/internal/report"
 )
 
 const (
@@ -122,12 +123,12 @@ func runHotRow(o *options, w hotWorkload, cfg hotConfig) (Result, error) {
 	// Keys are scoped to partitions, but key ids never share a partition
 	// here (one id, one partition), so the id is the ordering key.
 	keyOf := func(i int) int { return w.keys[i] }
-	lim, total := limit(measured, keyOf, o.concurrency)
+	lim, total := report.Limit(measured, keyOf, o.concurrency)
 	nominal := make([]time.Duration, n)
 	for i := range nominal {
 		nominal[i] = hotKeyLatency
 	}
-	nom, _ := limit(nominal, keyOf, o.concurrency)
+	nom, _ := report.Limit(nominal, keyOf, o.concurrency)
 	secs := tr.seconds()
 	otherSecs := time.Duration(otherLast.Load() - tr.first.Load()).Seconds()
 	note := "no hot key; " + cfg.name

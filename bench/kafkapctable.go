@@ -1,15 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"time"
 
 	ibm "github.com/IBM/sarama"
 
-	"github.com/orderly-go/orderly"
 	saramasource "github.com/orderly-go/orderly/adapters/sarama"
+	"github.com/orderly-go/orderly/bench/internal/report"
 )
 
 // runPCTableKafka is pc-table through Kafka: the same rows, latencies and
@@ -24,7 +23,7 @@ func runPCTableKafka(o *options, out *printer) error {
 		return err
 	}
 	n := o.recordsOr(10000)
-	lat := pcLatencies(n, o.seed)
+	lat := report.Latencies(n, o.seed)
 	c, err := newKafkaCluster(1)
 	if err != nil {
 		return err
@@ -64,53 +63,5 @@ func runPCRowKafka(o *options, brokers []string, topic string, row pcRow, lat []
 	if err != nil {
 		return Result{}, err
 	}
-	measured := make([]time.Duration, n)
-	tr := newTracker(n)
-	h := orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
-		tr.begin()
-		i := valueIndex(r)
-		start := time.Now()
-		time.Sleep(lat[i])
-		measured[i] = time.Since(start)
-		tr.end()
-		return nil
-	})
-	var ordering orderly.Ordering
-	switch row.mode {
-	case "serial":
-		ordering = orderly.Serial()
-	case "unordered":
-		ordering = orderly.Unordered()
-	default:
-		ordering = orderly.ByKey()
-	}
-	err = runEngine(src, h, tr, o.timeout, nil,
-		orderly.WithOrdering(ordering),
-		orderly.WithMaxConcurrency(o.concurrency),
-		orderly.WithMaxUncommitted(1000),
-		orderly.WithPartitionBuffer(1000, 16<<20),
-	)
-	if err != nil {
-		return Result{}, err
-	}
-	keyOf := func(i int) int {
-		switch row.mode {
-		case "serial":
-			return 0
-		case "unordered":
-			return -1
-		}
-		return i % keys
-	}
-	lim, total := limit(measured, keyOf, o.concurrency)
-	nom, _ := limit(lat, keyOf, o.concurrency)
-	secs := tr.seconds()
-	return Result{
-		Scenario: "pc-table-kafka", Mode: row.mode, Keys: row.keys, Partitions: 1, Records: n,
-		Concurrency: o.concurrency, Seconds: secs, RecordsPerSec: float64(n) / secs,
-		StartupSeconds: tr.startup(),
-		LimitSeconds:   lim.Seconds(), NominalLimitSeconds: nom.Seconds(),
-		Efficiency: lim.Seconds() / secs, NominalEfficiency: nom.Seconds() / secs,
-		HandlerSeconds: total.Seconds(),
-	}, nil
+	return measurePCRow(o, "pc-table-kafka", src, row, lat)
 }

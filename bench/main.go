@@ -6,7 +6,11 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/orderly-go/orderly/bench/internal/report"
 )
 
 // options are the command-line flags; zero means "the scenario's default"
@@ -32,23 +36,43 @@ func (o *options) recordsOr(def int) int {
 	return def
 }
 
+// scenarios are the scenarios in the order "all" runs them. records is
+// the default of -records for the help text: it must match the default the
+// scenario's run function passes to recordsOr.
 var scenarios = []struct {
-	name string
-	run  func(*options, *printer) error
+	name    string
+	records int
+	run     func(*options, *printer) error
 }{
-	{"pc-table", runPCTable},
-	{"overhead", runOverhead},
-	{"keys-1m", runKeys1M},
-	{"hot-key", runHotKey},
-	{"tracing-overhead", runTracingOverhead},
-	{"kafka-overhead", runKafkaOverhead},
-	{"pc-table-kafka", runPCTableKafka},
-	{"poison", runPoison},
+	{"pc-table", 10000, runPCTable},
+	{"overhead", 2_000_000, runOverhead},
+	{"keys-1m", 2 * keys1MKeys, runKeys1M},
+	{"hot-key", 20000, runHotKey},
+	{"tracing-overhead", 500_000, runTracingOverhead},
+	{"kafka-overhead", 1_000_000, runKafkaOverhead},
+	{"pc-table-kafka", 10000, runPCTableKafka},
+	{"poison", 20000, runPoison},
+}
+
+// scenarioList lists the scenarios' names, with their default record
+// counts if withRecords ("pc-table 10000, overhead 2000000, ...").
+func scenarioList(withRecords bool) string {
+	var b strings.Builder
+	for i, s := range scenarios {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s.name)
+		if withRecords {
+			b.WriteString(" " + strconv.Itoa(s.records))
+		}
+	}
+	return b.String()
 }
 
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "usage: go run ./bench <scenario> [flags]")
-	fmt.Fprintln(w, "scenarios: pc-table, overhead, keys-1m, hot-key, all")
+	fmt.Fprintln(w, "scenarios: "+scenarioList(false)+", all")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 }
@@ -64,7 +88,7 @@ func run(args []string, stdout io.Writer) error {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per result (and one for the machine) instead of tables")
-	fs.IntVar(&o.records, "records", 0, "records per run (0: the scenario's default: pc-table 10000, overhead 2000000, keys-1m 2000000, hot-key 20000)")
+	fs.IntVar(&o.records, "records", 0, "records per run (0: the scenario's default: "+scenarioList(true)+")")
 	fs.StringVar(&o.rows, "rows", "all", "pc-table rows: comma list of serial, unordered, key-N (or N)")
 	fs.IntVar(&o.concurrency, "concurrency", 100, "WithMaxConcurrency for every run")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated latencies")
@@ -106,7 +130,7 @@ func run(args []string, stdout io.Writer) error {
 
 	out := &printer{w: stdout, json: o.json}
 	if !o.inProcess {
-		out.machine(currentMachine())
+		out.machine(report.ReadMachine())
 	}
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)

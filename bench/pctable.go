@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/memory"
+	"github.com/orderly-go/orderly/bench/internal/report"
 )
 
 // pcRow is one row of the parallel-consumer table: an ordering mode and,
@@ -57,17 +57,6 @@ func parseRows(s string) ([]pcRow, error) {
 	return rows, nil
 }
 
-// pcLatencies are the nominal handler latencies: uniform in [0, 5 ms),
-// seeded, the same for every row.
-func pcLatencies(n int, seed uint64) []time.Duration {
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	lat := make([]time.Duration, n)
-	for i := range lat {
-		lat[i] = time.Duration(rng.Int64N(int64(5 * time.Millisecond)))
-	}
-	return lat
-}
-
 // pcKeys is the key count the records of a row carry: serial and
 // unordered rows use 10,000 round-robin keys (the mode ignores them).
 func pcKeys(row pcRow) int {
@@ -83,7 +72,7 @@ func runPCTable(o *options, out *printer) error {
 		return err
 	}
 	n := o.recordsOr(10000)
-	lat := pcLatencies(n, o.seed)
+	lat := report.Latencies(n, o.seed)
 	for _, row := range rows {
 		r, err := runPCRow(o, row, lat)
 		if err != nil {
@@ -107,6 +96,16 @@ func runPCRow(o *options, row pcRow, lat []time.Duration) (Result, error) {
 			return Result{}, err
 		}
 	}
+	return measurePCRow(o, "pc-table", log.Member("bench", []string{"t"}), row, lat)
+}
+
+// measurePCRow runs one engine with the pc-table options over src, whose
+// records carry row's keys (pcKeys) and their indices (indexValue), and
+// measures it: seconds, and the efficiency limits of the measured and the
+// nominal latencies. scenario names the result.
+func measurePCRow(o *options, scenario string, src orderly.Source, row pcRow, lat []time.Duration) (Result, error) {
+	n := len(lat)
+	keys := pcKeys(row)
 	measured := make([]time.Duration, n)
 	tr := newTracker(n)
 	h := orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
@@ -127,7 +126,7 @@ func runPCRow(o *options, row pcRow, lat []time.Duration) (Result, error) {
 	default:
 		ordering = orderly.ByKey()
 	}
-	err := runEngine(log.Member("bench", []string{"t"}), h, tr, o.timeout, nil,
+	err := runEngine(src, h, tr, o.timeout, nil,
 		orderly.WithOrdering(ordering),
 		orderly.WithMaxConcurrency(o.concurrency),
 		orderly.WithMaxUncommitted(1000),
@@ -145,11 +144,11 @@ func runPCRow(o *options, row pcRow, lat []time.Duration) (Result, error) {
 		}
 		return i % keys
 	}
-	lim, total := limit(measured, keyOf, o.concurrency)
-	nom, _ := limit(lat, keyOf, o.concurrency)
+	lim, total := report.Limit(measured, keyOf, o.concurrency)
+	nom, _ := report.Limit(lat, keyOf, o.concurrency)
 	secs := tr.seconds()
 	return Result{
-		Scenario: "pc-table", Mode: row.mode, Keys: row.keys, Partitions: 1, Records: n,
+		Scenario: scenario, Mode: row.mode, Keys: row.keys, Partitions: 1, Records: n,
 		Concurrency: o.concurrency, Seconds: secs, RecordsPerSec: float64(n) / secs,
 		StartupSeconds: tr.startup(),
 		LimitSeconds:   lim.Seconds(), NominalLimitSeconds: nom.Seconds(),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/memory"
+	"github.com/orderly-go/orderly/bench/internal/report"
 )
 
 const (
@@ -25,7 +26,8 @@ const (
 // The poison table shows the healthy records in the other_* columns.
 func init() {
 	columns["poison"] = []column{colMode, colKeys, colParts, colRecs,
-		{"healthy_records", colOther.cell}, {"healthy_seconds", colOSecs.cell}, {"healthy_records/s", colORate.cell},
+		{Head: "healthy_records", Cell: colOther.Cell}, {Head: "healthy_seconds", Cell: colOSecs.Cell},
+		{Head: "healthy_records/s", Cell: colORate.Cell},
 		colSecs, colLimit, colEff, colRatio, colNote}
 }
 
@@ -146,12 +148,12 @@ func runPoisonRow(o *options, poison []bool, fail bool, cfg poisonConfig) (Resul
 		return Result{}, fmt.Errorf("%d records reached the %s, want %d", got, cfg.name, want)
 	}
 	keyOf := func(i int) int { return i % poisonKeys } // one key id, one partition
-	lim, total := limit(measured, keyOf, o.concurrency)
+	lim, total := report.Limit(measured, keyOf, o.concurrency)
 	nominal := make([]time.Duration, n)
 	for i := range nominal {
 		nominal[i] = poisonLatency
 	}
-	nom, _ := limit(nominal, keyOf, o.concurrency)
+	nom, _ := report.Limit(nominal, keyOf, o.concurrency)
 	secs := tr.seconds()
 	healthySecs := time.Duration(healthyLast.Load() - tr.first.Load()).Seconds()
 	note := "no failures; " + cfg.name

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"strconv"
-	"strings"
-	"text/tabwriter"
+
+	"github.com/orderly-go/orderly/bench/internal/report"
 )
 
 // Result is one line of output. The JSON names are the harness's
@@ -54,17 +52,7 @@ type Result struct {
 }
 
 // column is one table column: a header and how to print a result's cell.
-type column struct {
-	head string
-	cell func(Result) string
-}
-
-func f(v float64, prec int) string {
-	if v == 0 {
-		return "-"
-	}
-	return strconv.FormatFloat(v, 'f', prec, 64)
-}
+type column = report.Column[Result]
 
 func keysCell(r Result) string {
 	if r.Keys == 0 {
@@ -74,27 +62,27 @@ func keysCell(r Result) string {
 }
 
 var (
-	colMode   = column{"mode", func(r Result) string { return r.Mode }}
-	colKeys   = column{"keys", keysCell}
-	colParts  = column{"parts", func(r Result) string { return strconv.Itoa(r.Partitions) }}
-	colRecs   = column{"records", func(r Result) string { return strconv.Itoa(r.Records) }}
-	colSecs   = column{"seconds", func(r Result) string { return f(r.Seconds, 3) }}
-	colRate   = column{"records/s", func(r Result) string { return f(r.RecordsPerSec, 0) }}
-	colStart  = column{"startup_s", func(r Result) string { return f(r.StartupSeconds, 4) }}
-	colLimit  = column{"limit_s", func(r Result) string { return f(r.LimitSeconds, 3) }}
-	colNomLim = column{"nominal_limit_s", func(r Result) string { return f(r.NominalLimitSeconds, 3) }}
-	colEff    = column{"efficiency", func(r Result) string { return f(r.Efficiency, 3) }}
-	colNomEff = column{"nominal_eff", func(r Result) string { return f(r.NominalEfficiency, 3) }}
-	colNs     = column{"ns/record", func(r Result) string { return f(r.NsPerRecord, 0) }}
-	colAllocs = column{"allocs/record", func(r Result) string { return f(r.AllocsPerRecord, 2) }}
-	colBytes  = column{"B/record", func(r Result) string { return f(r.BytesPerRecord, 0) }}
-	colRatio  = column{"ratio", func(r Result) string { return f(r.Ratio, 3) }}
-	colPeak   = column{"peak_rss_mb", func(r Result) string { return f(r.PeakRSSMB, 1) }}
-	colBase   = column{"baseline_rss_mb", func(r Result) string { return f(r.BaselineRSSMB, 1) }}
-	colOther  = column{"other_records", func(r Result) string { return strconv.Itoa(r.OtherRecords) }}
-	colOSecs  = column{"other_seconds", func(r Result) string { return f(r.OtherSeconds, 3) }}
-	colORate  = column{"other_records/s", func(r Result) string { return f(r.OtherRecordsPerSec, 0) }}
-	colNote   = column{"note", func(r Result) string { return r.Note }}
+	colMode   = column{Head: "mode", Cell: func(r Result) string { return r.Mode }}
+	colKeys   = column{Head: "keys", Cell: keysCell}
+	colParts  = column{Head: "parts", Cell: func(r Result) string { return strconv.Itoa(r.Partitions) }}
+	colRecs   = column{Head: "records", Cell: func(r Result) string { return strconv.Itoa(r.Records) }}
+	colSecs   = column{Head: "seconds", Cell: func(r Result) string { return report.Float(r.Seconds, 3) }}
+	colRate   = column{Head: "records/s", Cell: func(r Result) string { return report.Float(r.RecordsPerSec, 0) }}
+	colStart  = column{Head: "startup_s", Cell: func(r Result) string { return report.Float(r.StartupSeconds, 4) }}
+	colLimit  = column{Head: "limit_s", Cell: func(r Result) string { return report.Float(r.LimitSeconds, 3) }}
+	colNomLim = column{Head: "nominal_limit_s", Cell: func(r Result) string { return report.Float(r.NominalLimitSeconds, 3) }}
+	colEff    = column{Head: "efficiency", Cell: func(r Result) string { return report.Float(r.Efficiency, 3) }}
+	colNomEff = column{Head: "nominal_eff", Cell: func(r Result) string { return report.Float(r.NominalEfficiency, 3) }}
+	colNs     = column{Head: "ns/record", Cell: func(r Result) string { return report.Float(r.NsPerRecord, 0) }}
+	colAllocs = column{Head: "allocs/record", Cell: func(r Result) string { return report.Float(r.AllocsPerRecord, 2) }}
+	colBytes  = column{Head: "B/record", Cell: func(r Result) string { return report.Float(r.BytesPerRecord, 0) }}
+	colRatio  = column{Head: "ratio", Cell: func(r Result) string { return report.Float(r.Ratio, 3) }}
+	colPeak   = column{Head: "peak_rss_mb", Cell: func(r Result) string { return report.Float(r.PeakRSSMB, 1) }}
+	colBase   = column{Head: "baseline_rss_mb", Cell: func(r Result) string { return report.Float(r.BaselineRSSMB, 1) }}
+	colOther  = column{Head: "other_records", Cell: func(r Result) string { return strconv.Itoa(r.OtherRecords) }}
+	colOSecs  = column{Head: "other_seconds", Cell: func(r Result) string { return report.Float(r.OtherSeconds, 3) }}
+	colORate  = column{Head: "other_records/s", Cell: func(r Result) string { return report.Float(r.OtherRecordsPerSec, 0) }}
+	colNote   = column{Head: "note", Cell: func(r Result) string { return r.Note }}
 )
 
 // columns lists what the table of a scenario shows.
@@ -115,22 +103,12 @@ type printer struct {
 	latest []Result // every result printed, for charts and the child protocol
 }
 
-func (p *printer) machine(m Machine) {
-	if p.json {
-		b, _ := json.Marshal(struct {
-			Machine Machine `json:"machine"`
-		}{m})
-		fmt.Fprintln(p.w, string(b))
-		return
-	}
-	fmt.Fprintln(p.w, m)
-}
+func (p *printer) machine(m report.Machine) { report.WriteMachine(p.w, m, p.json) }
 
 func (p *printer) add(r Result) {
 	p.latest = append(p.latest, r)
 	if p.json {
-		b, _ := json.Marshal(r)
-		fmt.Fprintln(p.w, string(b))
+		report.WriteJSON(p.w, r)
 		return
 	}
 	p.buf = append(p.buf, r)
@@ -141,21 +119,6 @@ func (p *printer) flush(title string) {
 	if p.json || len(p.buf) == 0 {
 		return
 	}
-	cols := columns[p.buf[0].Scenario]
-	fmt.Fprintf(p.w, "\n== %s\n", title)
-	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	heads := make([]string, len(cols))
-	for i, c := range cols {
-		heads[i] = c.head
-	}
-	fmt.Fprintln(tw, strings.Join(heads, "\t")+"\t")
-	for _, r := range p.buf {
-		cells := make([]string, len(cols))
-		for i, c := range cols {
-			cells[i] = c.cell(r)
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
-	}
-	tw.Flush()
+	report.WriteTable(p.w, title, columns[p.buf[0].Scenario], p.buf)
 	p.buf = p.buf[:0]
 }

@@ -99,22 +99,3 @@ var quietLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{L
 func indexValue(i int) []byte { return binary.LittleEndian.AppendUint32(nil, uint32(i)) }
 
 func valueIndex(r *orderly.Record) int { return int(binary.LittleEndian.Uint32(r.Value)) }
-
-// limit is the efficiency limit of a set of handler durations:
-// max(Σ d / concurrency, the largest Σ d of one key). keyOf(i) is record
-// i's ordering key, or -1 when it has none (it then is its own key).
-func limit(d []time.Duration, keyOf func(int) int, concurrency int) (limit, total time.Duration) {
-	perKey := map[int]time.Duration{}
-	var largest time.Duration
-	for i, v := range d {
-		total += v
-		k := keyOf(i)
-		if k < 0 {
-			largest = max(largest, v)
-			continue
-		}
-		perKey[k] += v
-		largest = max(largest, perKey[k])
-	}
-	return max(total/time.Duration(concurrency), largest), total
-}

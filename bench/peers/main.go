@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orderly-go/orderly/bench/internal/report"
 )
 
 type options struct {
@@ -92,7 +94,7 @@ func main() {
 		os.Exit(2)
 	}
 	out := &printer{w: os.Stdout, json: o.json}
-	out.machine(currentMachine())
+	out.machine(report.ReadMachine())
 	results, err := runAll(o, out)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
@@ -111,7 +113,7 @@ func main() {
 // partition count, and the no-op topic.
 func workloads(o *options) (latency []*workload, noop *workload) {
 	if o.scenario != "noop" {
-		lat := latencies(o.latencyRecords, o.seed)
+		lat := report.Latencies(o.latencyRecords, o.seed)
 		for _, p := range o.partitions {
 			latency = append(latency, &workload{
 				scenario: "peers", topic: "latency-p" + strconv.Itoa(p), partitions: p,
@@ -255,8 +257,8 @@ func measure(p peer, w *workload, brokers []string, o *options) (Result, error) 
 		if p.mode == "key" {
 			groupOf = w.keyOf // each key lives in one partition
 		}
-		lim, total := limit(r.durations(), groupOf, conc)
-		nom, _ := limit(w.lat, groupOf, conc)
+		lim, total := report.Limit(r.durations(), groupOf, conc)
+		nom, _ := report.Limit(w.lat, groupOf, conc)
 		res.LimitSeconds, res.NominalLimitSeconds = lim.Seconds(), nom.Seconds()
 		res.Efficiency, res.NominalEfficiency = res.LimitSeconds/res.Seconds, res.NominalLimitSeconds/res.Seconds
 		res.HandlerSeconds = total.Seconds()

@@ -54,17 +54,3 @@ func TestPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-func TestLimit(t *testing.T) {
-	d := []time.Duration{1, 2, 3, 4, 5, 6}
-	// Serial per partition (records i%2): largest partition sum is 2+4+6.
-	lim, total := limit(d, func(i int) int { return i % 2 }, 2)
-	if lim != 12 || total != 21 {
-		t.Fatalf("limit = %v, total = %v; want 12, 21", lim, total)
-	}
-	// One unit per record, concurrency 2: Σ/2 wins.
-	lim, _ = limit(d, func(i int) int { return i }, 2)
-	if lim != 10 {
-		t.Fatalf("limit = %v; want 10 (21/2 truncated)", lim)
-	}
-}

@@ -1,12 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
-	"text/tabwriter"
+
+	"github.com/orderly-go/orderly/bench/internal/report"
 )
 
 // Result is one line of output, in the spirit of the main harness's
@@ -45,34 +44,25 @@ type Result struct {
 	Note       string `json:"note,omitempty"`
 }
 
-type column struct {
-	head string
-	cell func(Result) string
-}
-
-func f(v float64, prec int) string {
-	if v == 0 {
-		return "-"
-	}
-	return strconv.FormatFloat(v, 'f', prec, 64)
-}
+// column is one table column: a header and how to print a result's cell.
+type column = report.Column[Result]
 
 var (
-	colPeer     = column{"peer", func(r Result) string { return r.Peer }}
-	colMode     = column{"mode", func(r Result) string { return r.Mode }}
-	colParts    = column{"parts", func(r Result) string { return strconv.Itoa(r.Partitions) }}
-	colRecs     = column{"records", func(r Result) string { return strconv.Itoa(r.Records) }}
-	colConc     = column{"conc", func(r Result) string { return strconv.Itoa(r.Concurrency) }}
-	colSecs     = column{"seconds", func(r Result) string { return f(r.Seconds, 3) }}
-	colRate     = column{"records/s", func(r Result) string { return f(r.RecordsPerSec, 0) }}
-	colLimit    = column{"limit_s", func(r Result) string { return f(r.LimitSeconds, 3) }}
-	colEff      = column{"efficiency", func(r Result) string { return f(r.Efficiency, 3) }}
-	colNomLim   = column{"nominal_limit_s", func(r Result) string { return f(r.NominalLimitSeconds, 3) }}
-	colStart    = column{"startup_s", func(r Result) string { return f(r.StartupSeconds, 3) }}
-	colShutdown = column{"shutdown_s", func(r Result) string { return f(r.ShutdownSeconds, 3) }}
-	colSpeedup  = column{"orderly_speedup", func(r Result) string { return f(r.Speedup, 2) }}
-	colRatio    = column{"vs_sarama", func(r Result) string { return f(r.Ratio, 3) }}
-	colDup      = column{"dups", func(r Result) string { return strconv.FormatInt(r.Duplicates, 10) }}
+	colPeer     = column{Head: "peer", Cell: func(r Result) string { return r.Peer }}
+	colMode     = column{Head: "mode", Cell: func(r Result) string { return r.Mode }}
+	colParts    = column{Head: "parts", Cell: func(r Result) string { return strconv.Itoa(r.Partitions) }}
+	colRecs     = column{Head: "records", Cell: func(r Result) string { return strconv.Itoa(r.Records) }}
+	colConc     = column{Head: "conc", Cell: func(r Result) string { return strconv.Itoa(r.Concurrency) }}
+	colSecs     = column{Head: "seconds", Cell: func(r Result) string { return report.Float(r.Seconds, 3) }}
+	colRate     = column{Head: "records/s", Cell: func(r Result) string { return report.Float(r.RecordsPerSec, 0) }}
+	colLimit    = column{Head: "limit_s", Cell: func(r Result) string { return report.Float(r.LimitSeconds, 3) }}
+	colEff      = column{Head: "efficiency", Cell: func(r Result) string { return report.Float(r.Efficiency, 3) }}
+	colNomLim   = column{Head: "nominal_limit_s", Cell: func(r Result) string { return report.Float(r.NominalLimitSeconds, 3) }}
+	colStart    = column{Head: "startup_s", Cell: func(r Result) string { return report.Float(r.StartupSeconds, 3) }}
+	colShutdown = column{Head: "shutdown_s", Cell: func(r Result) string { return report.Float(r.ShutdownSeconds, 3) }}
+	colSpeedup  = column{Head: "orderly_speedup", Cell: func(r Result) string { return report.Float(r.Speedup, 2) }}
+	colRatio    = column{Head: "vs_sarama", Cell: func(r Result) string { return report.Float(r.Ratio, 3) }}
+	colDup      = column{Head: "dups", Cell: func(r Result) string { return strconv.FormatInt(r.Duplicates, 10) }}
 )
 
 var columns = map[string][]column{
@@ -86,16 +76,7 @@ type printer struct {
 	json bool
 }
 
-func (p *printer) machine(m Machine) {
-	if p.json {
-		b, _ := json.Marshal(struct {
-			Machine Machine `json:"machine"`
-		}{m})
-		fmt.Fprintln(p.w, string(b))
-		return
-	}
-	fmt.Fprintln(p.w, m)
-}
+func (p *printer) machine(m report.Machine) { report.WriteMachine(p.w, m, p.json) }
 
 // print writes one group of results: JSON lines, or a table under title.
 func (p *printer) print(title string, rs []Result) {
@@ -104,27 +85,11 @@ func (p *printer) print(title string, rs []Result) {
 	}
 	if p.json {
 		for _, r := range rs {
-			b, _ := json.Marshal(r)
-			fmt.Fprintln(p.w, string(b))
+			report.WriteJSON(p.w, r)
 		}
 		return
 	}
-	cols := columns[rs[0].Scenario]
-	fmt.Fprintf(p.w, "\n== %s\n", title)
-	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	heads := make([]string, len(cols))
-	for i, c := range cols {
-		heads[i] = c.head
-	}
-	fmt.Fprintln(tw, strings.Join(heads, "\t")+"\t")
-	for _, r := range rs {
-		cells := make([]string, len(cols))
-		for i, c := range cols {
-			cells[i] = c.cell(r)
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
-	}
-	tw.Flush()
+	report.WriteTable(p.w, title, columns[rs[0].Scenario], rs)
 	for _, r := range rs {
 		if r.Note != "" {
 			fmt.Fprintf(p.w, "note (%s, %d partitions): %s\n", r.Peer, r.Partitions, r.Note)

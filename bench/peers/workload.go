@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -33,17 +32,6 @@ type workload struct {
 
 func (w *workload) keyOf(i int) int       { return i % w.keys }
 func (w *workload) partitionOf(i int) int { return w.keyOf(i) % w.partitions }
-
-// latencies are the pc-table latencies of the main harness
-// (bench/pctable.go, pcLatencies): uniform in [0, 5 ms), seeded.
-func latencies(n int, seed uint64) []time.Duration {
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	lat := make([]time.Duration, n)
-	for i := range lat {
-		lat[i] = time.Duration(rng.Int64N(int64(5 * time.Millisecond)))
-	}
-	return lat
-}
 
 // newCluster starts one in-process kfake cluster holding every workload's
 // topic, with the fast group settings of DESIGN.md.
@@ -144,20 +132,4 @@ func (r *run) durations() []time.Duration {
 		d[i] = time.Duration(r.measured[i].Load())
 	}
 	return d
-}
-
-// limit is the efficiency limit of a set of handler durations, the main
-// harness's formula: max(Σ d / concurrency, the largest Σ d of one
-// ordering unit). groupOf(i) is record i's unit: its key for orderly
-// (ByKey), its partition for the peers that handle a partition serially.
-func limit(d []time.Duration, groupOf func(int) int, concurrency int) (lim, total time.Duration) {
-	per := map[int]time.Duration{}
-	var largest time.Duration
-	for i, v := range d {
-		total += v
-		g := groupOf(i)
-		per[g] += v
-		largest = max(largest, per[g])
-	}
-	return max(total/time.Duration(concurrency), largest), total
 }

@@ -1,6 +1,4 @@
-// Copied from the main harness (bench/font.go): this is a separate module.
-
-package main
+package report
 
 import (
 	"image"
@@ -8,12 +6,16 @@ import (
 	"strings"
 )
 
-// A 5×7 bitmap font for the chart's labels, so that the harness draws
+// A 5×7 bitmap font for the charts' labels, so that the harnesses draw
 // PNGs with the standard library alone. Lower case prints as upper case;
 // characters without a glyph print as a blank.
-const glyphW, glyphH = 5, 7
 
-var glyphs = map[rune][glyphH]string{
+// GlyphW and GlyphH are the size of a glyph in font pixels; drawn at scale
+// s, a character takes (GlyphW+1)·s pixels across (one column of space)
+// and GlyphH·s down.
+const GlyphW, GlyphH = 5, 7
+
+var glyphs = map[rune][GlyphH]string{
 	'A':  {".###.", "#...#", "#...#", "#####", "#...#", "#...#", "#...#"},
 	'B':  {"####.", "#...#", "#...#", "####.", "#...#", "#...#", "####."},
 	'C':  {".###.", "#...#", "#....", "#....", "#....", "#...#", ".###."},
@@ -70,33 +72,35 @@ var glyphs = map[rune][glyphH]string{
 	'≤':  {"...#.", "..#..", ".#...", "..#..", "...#.", ".....", "#####"},
 }
 
-// textWidth is the width in pixels of s drawn at scale.
-func textWidth(s string, scale int) int {
+// TextWidth is the width in pixels of s drawn at scale.
+func TextWidth(s string, scale int) int {
 	n := len([]rune(s))
 	if n == 0 {
 		return 0
 	}
-	return (n*(glyphW+1) - 1) * scale
+	return (n*(GlyphW+1) - 1) * scale
 }
 
-// drawText draws s with its top-left corner at (x, y).
-func drawText(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
+// DrawText draws s in colour c at scale (each font pixel a scale×scale
+// square) with its top-left corner at (x, y).
+func DrawText(img *image.RGBA, x, y int, s string, scale int, c color.Color) {
 	for _, r := range strings.ToUpper(s) {
 		g, ok := glyphs[r]
 		if ok {
 			for gy, row := range g {
 				for gx, px := range row {
 					if px == '#' {
-						fillRect(img, x+gx*scale, y+gy*scale, scale, scale, c)
+						FillRect(img, x+gx*scale, y+gy*scale, scale, scale, c)
 					}
 				}
 			}
 		}
-		x += (glyphW + 1) * scale
+		x += (GlyphW + 1) * scale
 	}
 }
 
-func fillRect(img *image.RGBA, x, y, w, h int, c color.Color) {
+// FillRect fills the w×h rectangle whose top-left corner is (x, y).
+func FillRect(img *image.RGBA, x, y, w, h int, c color.Color) {
 	for yy := y; yy < y+h; yy++ {
 		for xx := x; xx < x+w; xx++ {
 			img.Set(xx, yy, c)

@@ -1,11 +1,10 @@
-package main
+package report
 
 import (
 	"bufio"
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -21,7 +20,8 @@ type Machine struct {
 	Arch       string `json:"arch"`
 }
 
-func currentMachine() Machine {
+// ReadMachine describes this process's machine, dated now (UTC).
+func ReadMachine() Machine {
 	return Machine{
 		Date:       time.Now().UTC().Format(time.RFC3339),
 		CPU:        cpuModel(),
@@ -33,6 +33,7 @@ func currentMachine() Machine {
 	}
 }
 
+// String is the machine line of the table output.
 func (m Machine) String() string {
 	return fmt.Sprintf("machine: %s, %d cores, GOMAXPROCS=%d, %s %s/%s, %s",
 		m.CPU, m.Cores, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch, m.Date)
@@ -53,28 +54,4 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
-}
-
-// procStatusMB returns a kB field of /proc/self/status (VmHWM: the peak
-// resident set; VmRSS: the current one) in MB (10^6 bytes), or 0 where
-// there is no /proc.
-func procStatusMB(field string) float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		k, v, ok := strings.Cut(s.Text(), ":")
-		if !ok || k != field {
-			continue
-		}
-		kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-		if err != nil {
-			return 0
-		}
-		return kb * 1024 / 1e6
-	}
-	return 0
 }
