@@ -366,7 +366,7 @@ func (p *partition) attempt(t *task) (time.Duration, bool) {
 			for _, h := range e.cfg.hooks.retried {
 				h.OnRecordRetried(ctx, t.rec, info, err, delay)
 			}
-			p.log.LogAttrs(ctx, slog.LevelDebug, "orderly: attempt failed; will retry",
+			p.e.log.LogAttrs(ctx, slog.LevelDebug, "orderly: attempt failed; will retry",
 				RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("delay", delay), slog.Any("error", err))...)
 			return delay, true
 		}
@@ -388,7 +388,7 @@ func (p *partition) failed(t *task) (time.Duration, bool) {
 		}
 	}
 	if e.cfg.deadLetter == nil {
-		p.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler failed; record counted as done",
+		p.e.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler failed; record counted as done",
 			RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Any("error", t.err))...)
 		p.complete(t, OutcomeFailed)
 		return 0, false
@@ -419,12 +419,12 @@ func (p *partition) writeDeadLetter(t *task) (time.Duration, bool) {
 	if err != nil {
 		t.dlAttempts++
 		delay := e.dlBackoff.Backoff(t.dlAttempts)
-		p.log.LogAttrs(ctx, slog.LevelWarn, "orderly: dead-letter write failed; will retry",
+		p.e.log.LogAttrs(ctx, slog.LevelWarn, "orderly: dead-letter write failed; will retry",
 			RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("delay", delay), slog.Any("error", err))...)
 		return delay, true
 	}
 	e.deadLettered.Add(1)
-	p.log.LogAttrs(ctx, slog.LevelWarn, "orderly: record dead-lettered",
+	p.e.log.LogAttrs(ctx, slog.LevelWarn, "orderly: record dead-lettered",
 		RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Any("error", t.err))...)
 	p.complete(t, OutcomeDeadLettered)
 	return 0, false
@@ -451,7 +451,7 @@ func (p *partition) admitRate(t *task) time.Duration {
 func (p *partition) reportStuck(r *Record, attempt int, stuck bool) {
 	if stuck {
 		p.e.stuck.Add(1)
-		p.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler stuck past its deadline",
+		p.e.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler stuck past its deadline",
 			RecordAttrs(r, slog.Int("attempt", attempt), slog.Duration("timeout", p.e.cfg.attemptTimeout))...)
 		return
 	}

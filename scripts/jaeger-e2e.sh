@@ -9,14 +9,14 @@
 #   3. that process span has the messaging attributes
 #                                              (/api/v3/traces/<id>, OTLP JSON)
 #   4. retry spans ("retry <topic>") and a dead-letter PRODUCER span ("send <topic>.dlq") are there,
-#      when the demo was told to force failures (REQUIRE_FAILURES=1; otherwise only reported).
+#      (the default demo run forces them with -flaky and -poison; REQUIRE_FAILURES=0 only reports).
 #
 # Not part of `go test ./...`. Run from anywhere in the repository:
 #   scripts/jaeger-e2e.sh
 # Environment:
 #   DEMO_ARGS         flags for go run ./examples/orders (default: a small, quiet run)
 #   DEMO_CMD          the whole command to run instead (any program exporting with tracing.SetupOTLP)
-#   REQUIRE_FAILURES  1: fail unless retry and dead-letter spans were found (default 0)
+#   REQUIRE_FAILURES  1: fail unless retry and dead-letter spans were found (default 1)
 #   KEEP_JAEGER       1: leave Jaeger running afterwards (default: stop it if this script started it)
 set -euo pipefail
 
@@ -24,9 +24,9 @@ ROOT=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 JAEGER=$ROOT/../shared/tools/jaeger.sh
 QUERY=http://127.0.0.1:16686
 SERVICE=orderly-e2e-$(date +%s)-$$
-DEMO_ARGS=${DEMO_ARGS:--records 2000 -keys 50 -partitions 4 -quiet}
+DEMO_ARGS=${DEMO_ARGS:--records 2000 -keys 50 -partitions 4 -flaky 0.05 -poison 0.02 -quiet}
 DEMO_CMD=${DEMO_CMD:-go run ./examples/orders $DEMO_ARGS}
-REQUIRE_FAILURES=${REQUIRE_FAILURES:-0}
+REQUIRE_FAILURES=${REQUIRE_FAILURES:-1}
 WORK=$(mktemp -d)
 
 started=0

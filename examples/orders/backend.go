@@ -35,10 +35,15 @@ type backend interface {
 	describe() string
 	// partitionCount is the topic's partition count.
 	partitionCount() int
+	// deadLetterSink is where failed events go.
+	deadLetterSink() orderly.DeadLetterSink
 	close()
 }
 
-const topic = "orders"
+const (
+	topic           = "orders"
+	deadLetterTopic = topic + ".dlq" // saramasource.DefaultDeadLetterTopic's name for it
+)
 
 // memoryBackend keeps the events in an adapters/memory log.
 type memoryBackend struct {
@@ -75,9 +80,10 @@ func (b *memoryBackend) committed(context.Context) ([]int64, error) {
 	return out, nil
 }
 
-func (b *memoryBackend) describe() string    { return "the in-memory log (adapters/memory)" }
-func (b *memoryBackend) partitionCount() int { return b.partitions }
-func (b *memoryBackend) close()              {}
+func (b *memoryBackend) describe() string                       { return "the in-memory log (adapters/memory)" }
+func (b *memoryBackend) partitionCount() int                    { return b.partitions }
+func (b *memoryBackend) close()                                 {}
+func (b *memoryBackend) deadLetterSink() orderly.DeadLetterSink { return &memorySink{} }
 
 // kafkaBackend produces with adapters/sarama's Producer and consumes with
 // its Source, on an embedded kfake cluster or on the brokers given.
@@ -104,7 +110,7 @@ func newKafkaBackend(o options, log *slog.Logger) (_ *kafkaBackend, err error) {
 		// loopback TCP, with the topic created.
 		b.cluster, err = kfake.NewCluster(
 			kfake.NumBrokers(3),
-			kfake.SeedTopics(int32(o.partitions), topic),
+			kfake.SeedTopics(int32(o.partitions), topic, deadLetterTopic),
 			kfake.GroupMinSessionTimeout(100*time.Millisecond),
 		)
 		if err != nil {
@@ -159,11 +165,16 @@ func ensureTopic(brokers []string, partitions int, log *slog.Logger) (int, error
 			log.Warn("the topic exists with another partition count; using it as it is",
 				slog.String("topic", topic), slog.Int("partitions", int(d.NumPartitions)))
 		}
-		return int(d.NumPartitions), nil
+		partitions = int(d.NumPartitions)
 	}
-	err = admin.CreateTopic(topic, &ibm.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: -1}, false)
-	if err != nil && !errors.Is(err, ibm.ErrTopicAlreadyExists) {
-		return 0, fmt.Errorf("create topic %s: %w", topic, err)
+	for _, name := range []string{topic, deadLetterTopic} {
+		if _, ok := topics[name]; ok {
+			continue
+		}
+		err = admin.CreateTopic(name, &ibm.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: -1}, false)
+		if err != nil && !errors.Is(err, ibm.ErrTopicAlreadyExists) {
+			return 0, fmt.Errorf("create topic %s: %w", name, err)
+		}
 	}
 	return partitions, nil
 }
@@ -208,6 +219,15 @@ func (b *kafkaBackend) describe() string {
 }
 
 func (b *kafkaBackend) partitionCount() int { return b.partitions }
+
+// deadLetterSink writes failed events to orders.dlq.
+func (b *kafkaBackend) deadLetterSink() orderly.DeadLetterSink {
+	sink, err := saramasource.NewDeadLetterSink(b.producer)
+	if err != nil {
+		panic(err) // only for a nil producer, which newKafkaBackend never leaves
+	}
+	return sink
+}
 
 func (b *kafkaBackend) close() {
 	if b.producer != nil {

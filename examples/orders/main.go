@@ -54,6 +54,8 @@ type options struct {
 	concurrency int
 	producers   int
 	quiet       bool
+	flaky       float64 // share of events whose first handle fails transiently
+	poison      float64 // share of events that fail for good (dead-lettered)
 }
 
 func main() {
@@ -69,6 +71,8 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 256, "handler calls in flight at most")
 	flag.IntVar(&o.producers, "producers", 32, "producing goroutines (each owns a share of the orders)")
 	flag.BoolVar(&o.quiet, "quiet", false, "no live progress")
+	flag.Float64Var(&o.flaky, "flaky", 0, "share of events whose first handle attempt fails (retried with backoff)")
+	flag.Float64Var(&o.poison, "poison", 0, "share of events that fail for good: dead-lettered, with their order's later events parked after them")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "orders:", err)
@@ -80,6 +84,10 @@ func (o *options) validate() (orderly.Ordering, error) {
 	switch {
 	case o.records < 1, o.partitions < 1, o.keys < 1, o.concurrency < 1, o.producers < 1:
 		return orderly.Ordering{}, errors.New("-records, -partitions, -keys, -concurrency and -producers must be ≥ 1")
+	case !(o.flaky >= 0 && o.flaky <= 1) || !(o.poison >= 0 && o.poison <= 1):
+		return orderly.Ordering{}, errors.New("-flaky and -poison are shares in [0, 1]")
+	case o.poison > 0 && o.mode != "key":
+		return orderly.Ordering{}, errors.New("-poison parks orders after a failed event: it needs -mode key")
 	case o.source != "kafka" && o.source != "memory":
 		return orderly.Ordering{}, fmt.Errorf("unknown -source %q (kafka or memory)", o.source)
 	case o.source == "memory" && o.brokers != "":
@@ -130,6 +138,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	events, perOrder := generate(o.records, o.keys, 1)
 	led := newLedger()
+	f := &faults{flaky: o.flaky, poison: o.poison}
 	var decodeErrors atomic.Int64
 	pipeline := orderly.Pipeline[event, event]{
 		Decode: func(r *orderly.Record) (event, error) { // record → event
@@ -139,14 +148,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			}
 			return ev, err
 		},
-		Handle:    simulateIO(o.latency), // the call to a downstream service
-		Interpret: led.interpret,         // apply the event to the order
+		Handle:    f.wrap(simulateIO(o.latency)), // the call to a downstream service
+		Interpret: led.interpret,                 // apply the event to the order
 	}
-	eng, err := orderly.New(b.source(), pipeline.Handler(),
+	opts := append([]orderly.Option{
 		orderly.WithOrdering(ordering),
 		orderly.WithMaxConcurrency(o.concurrency),
 		orderly.WithLogger(log),
-		orderly.WithHooks(tracing.New())) // spans and metrics; exported only when SetupOTLP found somewhere to
+		orderly.WithHooks(tracing.New()), // spans and metrics; exported only when SetupOTLP found somewhere to
+	}, f.options(b.deadLetterSink())...)
+	eng, err := orderly.New(b.source(), pipeline.Handler(), opts...)
 	if err != nil {
 		return err
 	}
@@ -171,7 +182,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	go func() { produced <- produce(ctx, b, events, o.producers, offsets) }()
 
 	p := progress{out: out, eng: eng, offsets: offsets, led: led, start: start, quiet: o.quiet}
-	if err := p.follow(int64(o.records), produced, ran, &decodeErrors); err != nil {
+	if err := p.follow(int64(o.records), produced, ran, func() int64 { return decodeErrors.Load() + f.deadLettered.Load() }); err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
@@ -183,9 +194,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reading the committed offsets: %w", err)
 	}
+	wantDead, wantIncomplete := f.expected(events)
 	return summarize(out, o, summary{
 		elapsed: elapsed, led: led, perOrder: perOrder, offsets: offsets,
 		committed: committed, decodeErrors: decodeErrors.Load(),
+		stats: eng.Stats(), deadLettered: f.deadLettered.Load(), wantDead: wantDead, wantIncomplete: wantIncomplete,
 	})
 }
 
@@ -214,6 +227,12 @@ type summary struct {
 	offsets      *partitionOffsets
 	committed    []int64
 	decodeErrors int64
+	stats        orderly.Stats
+	deadLettered int64 // events written to the dead-letter sink
+	wantDead     int64 // events that should have been
+	// wantIncomplete is the orders that should not be applied completely:
+	// those with a poison event.
+	wantIncomplete int
 }
 
 // summarize prints the summary and returns an error when the run did not
@@ -244,6 +263,10 @@ func summarize(out io.Writer, o options, s summary) error {
 	incomplete := s.led.incomplete(s.perOrder)
 	fmt.Fprintf(out, "orders: %d, with every event applied: %d; events applied out of order: %d; decode errors: %d\n",
 		len(s.perOrder), len(s.perOrder)-incomplete, s.led.outOfOrder.Load(), s.decodeErrors)
+	if o.flaky > 0 || o.poison > 0 {
+		fmt.Fprintf(out, "failures: %d attempts retried; %d events dead-lettered (expected %d), %d orders parked after a poison event\n",
+			s.stats.Retried, s.deadLettered, s.wantDead, s.wantIncomplete)
+	}
 	switch {
 	case short > 0:
 		return fmt.Errorf("%d partitions not committed to their end: committed %d of %d events", short, committedEvents, produced)
@@ -251,8 +274,10 @@ func summarize(out io.Writer, o options, s summary) error {
 		return fmt.Errorf("%d events could not be decoded", s.decodeErrors)
 	case o.mode != "unordered" && s.led.outOfOrder.Load() > 0:
 		return errors.New("events applied out of order")
-	case o.mode != "unordered" && incomplete > 0:
-		return fmt.Errorf("%d orders were not applied completely", incomplete)
+	case s.deadLettered != s.wantDead:
+		return fmt.Errorf("%d events dead-lettered, expected %d", s.deadLettered, s.wantDead)
+	case o.mode != "unordered" && incomplete != s.wantIncomplete:
+		return fmt.Errorf("%d orders were not applied completely, expected %d (those with a poison event)", incomplete, s.wantIncomplete)
 	}
 	if o.mode != "unordered" {
 		fmt.Fprintln(out, "every order's events were applied in order")

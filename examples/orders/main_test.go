@@ -31,6 +31,26 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// With forced failures, flaky events are retried until they succeed and
+// poison events go to the dead-letter sink (orders.dlq on Kafka) with their
+// orders' later events parked after them; the summary checks the exact
+// count, and nothing is applied out of order.
+func TestDemoWithFailures(t *testing.T) {
+	for _, source := range []string{"kafka", "memory"} {
+		t.Run(source, func(t *testing.T) {
+			t.Parallel()
+			var out strings.Builder
+			err := run(context.Background(), options{source: source, records: 2000, partitions: 4, keys: 100,
+				latency: 100 * time.Microsecond, mode: "key", concurrency: 32, producers: 8, flaky: 0.1, poison: 0.02}, &out)
+			require.NoError(t, err, out.String())
+			require.Contains(t, out.String(), "committed 2000 of 2000")
+			require.Contains(t, out.String(), "events applied out of order: 0")
+			require.Regexp(t, `[1-9][0-9]* events dead-lettered \(expected [1-9]`, out.String())
+			require.Regexp(t, `[1-9][0-9]* attempts retried`, out.String())
+		})
+	}
+}
+
 // Bad flags are refused before anything starts.
 func TestDemoRejectsBadFlags(t *testing.T) {
 	for _, o := range []options{
@@ -38,6 +58,8 @@ func TestDemoRejectsBadFlags(t *testing.T) {
 		{source: "nats", records: 10, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "key"},
 		{source: "memory", brokers: "localhost:9092", records: 10, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "key"},
 		{source: "kafka", records: 0, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "key"},
+		{source: "memory", records: 10, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "key", poison: 1.5},
+		{source: "memory", records: 10, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "serial", poison: 0.1},
 	} {
 		require.Error(t, run(context.Background(), o, &strings.Builder{}), "%+v", o)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"sync/atomic"
 	"time"
 
 	"github.com/orderly-go/orderly"
@@ -20,13 +19,14 @@ type progress struct {
 	quiet   bool
 }
 
-// follow returns once every event was applied or failed to decode, or
-// with an error when producing failed or the engine stopped.
-func (p *progress) follow(records int64, produced <-chan error, ran <-chan error, decodeErrors *atomic.Int64) error {
+// follow returns once every event was applied, or failed to decode, or
+// was dead-lettered (failed() counts those two), or with an error when
+// producing failed or the engine stopped.
+func (p *progress) follow(records int64, produced <-chan error, ran <-chan error, failed func() int64) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	last, lastAt := int64(0), p.start
-	for p.led.applied.Load()+decodeErrors.Load() < records {
+	for p.led.applied.Load()+failed() < records {
 		select {
 		case err := <-produced:
 			if err != nil {
