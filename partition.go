@@ -500,6 +500,24 @@ func (p *partition) park(t *task) {
 	p.parkMu.Unlock()
 }
 
+// parkedKeys counts the keys parked now, forgetting those whose parking
+// has expired.
+func (p *partition) parkedKeys() int {
+	if p.nPark.Load() == 0 {
+		return 0
+	}
+	p.parkMu.Lock()
+	defer p.parkMu.Unlock()
+	now := time.Now()
+	for k, until := range p.parked {
+		if !until.IsZero() && now.After(until) {
+			delete(p.parked, k)
+		}
+	}
+	p.nPark.Store(int32(len(p.parked)))
+	return len(p.parked)
+}
+
 func (p *partition) release(key string) bool {
 	p.parkMu.Lock()
 	defer p.parkMu.Unlock()

@@ -69,7 +69,7 @@ func (e *Engine) Stats() Stats {
 			Watermark:   p.cp.Watermark(),
 			Committed:   p.cp.Committed(),
 			Paused:      p.valve.Paused(),
-			Parked:      int(p.nPark.Load()),
+			Parked:      p.parkedKeys(),
 			End:         -1,
 			Lag:         -1,
 			Retrying:    p.group.Delayed(),
