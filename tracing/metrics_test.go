@@ -86,8 +86,8 @@ func TestMetricsAfterAKnownRun(t *testing.T) {
 func TestRegisterStats(t *testing.T) {
 	r := newRig(t)
 	stats := orderly.Stats{InFlight: 3, HeldRecords: 10, HeldBytes: 1000, Partitions: []orderly.PartitionStats{
-		{Topic: "orders", Partition: 0, InFlight: 2, HeldRecords: 7, Uncommitted: 9, Keys: 4, Watermark: 120, Committed: 100, Paused: true},
-		{Topic: "orders", Partition: 1, InFlight: 1, HeldRecords: 3, Uncommitted: 3, Keys: 1, Watermark: -1, Committed: -1},
+		{Topic: "orders", Partition: 0, InFlight: 2, HeldRecords: 7, Uncommitted: 9, Keys: 4, Watermark: 120, Committed: 100, End: 150, Lag: 50, Paused: true},
+		{Topic: "orders", Partition: 1, InFlight: 1, HeldRecords: 3, Uncommitted: 3, Keys: 1, Watermark: -1, Committed: -1, End: -1, Lag: -1},
 	}}
 	reg, err := r.hooks.RegisterStats(func() orderly.Stats { return stats })
 	require.NoError(t, err)
@@ -101,6 +101,8 @@ func TestRegisterStats(t *testing.T) {
 	assert.Equal(t, int64(9), total(t, m["orderly.partition.uncommitted"], p0))
 	assert.Equal(t, int64(120), total(t, m["orderly.partition.watermark"]), "partition 1's unknown watermark is not reported")
 	assert.Equal(t, int64(20), total(t, m["orderly.partition.commit_lag"], p0))
+	assert.Equal(t, int64(100), total(t, m["orderly.partition.committed"]), "partition 1 has no committed offset")
+	assert.Equal(t, int64(50), total(t, m["orderly.partition.lag"]), "partition 1's end is unknown")
 	assert.Equal(t, int64(1), total(t, m["orderly.partition.paused"]))
 	assert.Equal(t, int64(5), total(t, m["orderly.partition.keys"]))
 

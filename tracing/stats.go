@@ -21,6 +21,8 @@ import (
 //	orderly.partition.uncommitted     records dispatched the watermark has not passed
 //	orderly.partition.watermark       next offset to commit (when known)
 //	orderly.partition.commit_lag      watermark - last committed offset (when both known)
+//	orderly.partition.committed       last committed offset (when known)
+//	orderly.partition.lag             end of the partition - committed offset: the group's consumer lag (when the claim knows the end)
 //	orderly.partition.paused          1 when fetching is paused, else 0
 //	orderly.partition.keys            live key actors
 //
@@ -47,6 +49,8 @@ func (h *Hooks) RegisterStats(stats func() orderly.Stats) (metric.Registration, 
 	uncommitted := gauge("orderly.partition.uncommitted", "{record}", "Records dispatched that the watermark has not passed.")
 	watermark := gauge("orderly.partition.watermark", "{offset}", "Next offset to commit: the lowest unfinished offset.")
 	lag := gauge("orderly.partition.commit_lag", "{offset}", "Watermark minus the last committed offset: progress not yet committed.")
+	committed := gauge("orderly.partition.committed", "{offset}", "Last committed offset: the next record the group reads after a restart.")
+	consumerLag := gauge("orderly.partition.lag", "{record}", "End of the partition minus the committed offset: records the group has not committed yet.")
 	paused := gauge("orderly.partition.paused", "1", "1 when the partition's fetching is paused by backpressure.")
 	keys := gauge("orderly.partition.keys", "{key}", "Live key actors of the partition.")
 	if err := errors.Join(errs...); err != nil {
@@ -73,6 +77,12 @@ func (h *Hooks) RegisterStats(stats func() orderly.Stats) (metric.Registration, 
 					o.ObserveInt64(lag, p.Watermark-p.Committed, set)
 				}
 			}
+			if p.Committed >= 0 {
+				o.ObserveInt64(committed, p.Committed, set)
+			}
+			if p.Lag >= 0 {
+				o.ObserveInt64(consumerLag, p.Lag, set)
+			}
 			var pv int64
 			if p.Paused {
 				pv = 1
@@ -80,5 +90,5 @@ func (h *Hooks) RegisterStats(stats func() orderly.Stats) (metric.Registration, 
 			o.ObserveInt64(paused, pv, set)
 		}
 		return nil
-	}, engInFlight, engRecords, engBytes, inFlight, held, uncommitted, watermark, lag, paused, keys)
+	}, engInFlight, engRecords, engBytes, inFlight, held, uncommitted, watermark, lag, committed, consumerLag, paused, keys)
 }
