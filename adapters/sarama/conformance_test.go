@@ -28,7 +28,7 @@ func TestConformance(t *testing.T) {
 		t.Skip("kfake conformance run skipped in -short mode")
 	}
 	c := cluster(t, 3, 1, "unused")
-	adaptertest.TestSource(t, adaptertest.Features{PlantCommit: true, Slow: true, PauseSlack: conformanceSlack, RecordsPerTest: 300},
+	adaptertest.TestSource(t, adaptertest.Features{Crash: true, PlantCommit: true, Slow: true, PauseSlack: conformanceSlack, RecordsPerTest: 300},
 		func(t *testing.T) adaptertest.Cluster { return conformanceCluster{c} })
 }
 
@@ -63,7 +63,14 @@ func (k conformanceCluster) NewMember(t *testing.T, group string, topics ...stri
 	cfg := config(nil)
 	cfg.ChannelBufferSize = conformanceBuffer
 	cfg.Consumer.Fetch.Default = conformanceFetchBytes
-	return member{newSource(t, k.c, group, cfg, topics...)}
+	// Crash makes the member vanish as a killed process would: its
+	// connections drop and it can dial no more, so nothing it commits
+	// afterwards is stored, and the group hands its partitions over after
+	// the session timeout.
+	d := &vanishingDialer{}
+	cfg.Net.Proxy.Enable = true
+	cfg.Net.Proxy.Dialer = d
+	return member{newSource(t, k.c, group, cfg, topics...), d}
 }
 
 func (k conformanceCluster) Committed(t *testing.T, group, topic string, partition int32) (orderly.Position, bool) {
@@ -85,7 +92,10 @@ func (k conformanceCluster) SetCommitted(t *testing.T, group, topic string, part
 	commitAs(t, k.c, group, topic, partition, pos)
 }
 
-// member is a Source that cannot crash (Features.Crash is false).
-type member struct{ *saramasource.Source }
+// member is a Source that can vanish.
+type member struct {
+	*saramasource.Source
+	dialer *vanishingDialer
+}
 
-func (member) Crash() { panic("sarama members cannot crash in the conformance suite") }
+func (m member) Crash() { m.dialer.vanish() }
