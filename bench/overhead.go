@@ -41,21 +41,9 @@ func (a *allocCounter) perRecord(records int) (allocs, bytes float64) {
 // through a consumer group of its own.
 func runOverhead(o *options, out *printer) error {
 	n := o.recordsOr(2_000_000)
-	log := memory.NewLog()
-	if err := log.CreateTopic("t", overheadPartitions); err != nil {
+	log, err := overheadLog(n)
+	if err != nil {
 		return err
-	}
-	// Keys are "k<i mod 10000>": the partition is the key's FNV-1a hash.
-	keys := make([][]byte, overheadKeys)
-	for k := range keys {
-		keys[k] = []byte("k" + strconv.Itoa(k))
-	}
-	value := []byte("v")
-	ts := time.Now()
-	for i := range n {
-		if _, err := log.ProduceRecord(orderly.Record{Topic: "t", Partition: -1, Key: keys[i%overheadKeys], Value: value, Timestamp: ts}); err != nil {
-			return err
-		}
 	}
 	runtime.GC()
 
@@ -75,6 +63,28 @@ func runOverhead(o *options, out *printer) error {
 	out.flush(fmt.Sprintf("overhead: no-op handler, %d records, %d partitions, %d keys, concurrency %d; ratio = engine records/s ÷ baseline",
 		n, overheadPartitions, overheadKeys, o.concurrency))
 	return nil
+}
+
+// overheadLog makes the overhead workload: n small records over
+// overheadPartitions partitions, keys "k<i mod overheadKeys>" (the
+// partition is the key's FNV-1a hash).
+func overheadLog(n int) (*memory.Log, error) {
+	log := memory.NewLog()
+	if err := log.CreateTopic("t", overheadPartitions); err != nil {
+		return nil, err
+	}
+	keys := make([][]byte, overheadKeys)
+	for k := range keys {
+		keys[k] = []byte("k" + strconv.Itoa(k))
+	}
+	value := []byte("v")
+	ts := time.Now()
+	for i := range n {
+		if _, err := log.ProduceRecord(orderly.Record{Topic: "t", Partition: -1, Key: keys[i%overheadKeys], Value: value, Timestamp: ts}); err != nil {
+			return nil, err
+		}
+	}
+	return log, nil
 }
 
 func overheadEngine(o *options, log *memory.Log, n int, mode string) (Result, error) {

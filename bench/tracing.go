@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"strconv"
-	"time"
 
 	"github.com/orderly-go/orderly"
-	"github.com/orderly-go/orderly/adapters/memory"
 	"github.com/orderly-go/orderly/tracing"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
@@ -26,19 +23,9 @@ func (discardExporter) Shutdown(context.Context) error                          
 // spans. The difference in ns per record is the cost of tracing.
 func runTracingOverhead(o *options, out *printer) error {
 	n := o.recordsOr(500_000)
-	log := memory.NewLog()
-	if err := log.CreateTopic("t", overheadPartitions); err != nil {
+	log, err := overheadLog(n)
+	if err != nil {
 		return err
-	}
-	keys := make([][]byte, overheadKeys)
-	for k := range keys {
-		keys[k] = []byte("k" + strconv.Itoa(k))
-	}
-	ts := time.Now()
-	for i := range n {
-		if _, err := log.ProduceRecord(orderly.Record{Topic: "t", Partition: -1, Key: keys[i%overheadKeys], Value: []byte("v"), Timestamp: ts}); err != nil {
-			return err
-		}
 	}
 	runtime.GC()
 
