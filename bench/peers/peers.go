@@ -51,7 +51,7 @@ func (p peer) concurrency(w *workload, orderlyConcurrency int) int {
 var quietLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 // fastGroup applies the fast group settings every sarama-based peer uses
-// on kfake (DESIGN.md, "Tests"; the same as adapters/sarama's tests), and
+// on kfake (the same as adapters/sarama's tests), and
 // the protocol version orderly's adapter defaults to.
 func fastGroup(cfg *ibm.Config) *ibm.Config {
 	cfg.Version = saramasource.DefaultVersion
