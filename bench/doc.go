@@ -1,5 +1,5 @@
 // Command bench is orderly's benchmark harness: it runs the scenarios of
-// the performance targets in DESIGN.md over the in-memory adapter (and,
+// orderly's performance targets over the in-memory adapter (and,
 // for the Kafka scenarios, over adapters/sarama against an in-process
 // kfake cluster) and prints a table, or one JSON object per result with
 // -json.

@@ -33,7 +33,7 @@ func newKafkaCluster(partitions int32, topics ...string) (*kfake.Cluster, error)
 
 // kafkaConsumerConfig is the sarama config both orderly's source and the
 // raw consumer group use: adapters/sarama's defaults with the fast group
-// settings of DESIGN.md (the cluster is local).
+// settings (the cluster is local).
 func kafkaConsumerConfig() *ibm.Config {
 	cfg := saramasource.DefaultConfig()
 	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
