@@ -9,36 +9,14 @@
 //
 // An adapter's test is one call to TestSource with the adapter's Features
 // and a function that returns a Cluster: the small glue that makes topics,
-// produces, makes group members and reads committed positions. For
-// adapters/memory the glue is a few lines over memory.Log:
+// produces, makes group members and reads committed positions.
+// adapters/memory runs it with MemoryCluster, this package's glue over a
+// memory.Log (memory.go, five short methods, is the model for other
+// adapters):
 //
 //	func TestConformance(t *testing.T) {
 //		adaptertest.TestSource(t, adaptertest.Features{Crash: true, PlantCommit: true, PauseSlack: 16},
-//			func(t *testing.T) adaptertest.Cluster { return cluster{memory.NewLog()} })
-//	}
-//
-//	type cluster struct{ log *memory.Log }
-//
-//	func (c cluster) CreateTopic(t *testing.T, topic string, partitions int) {
-//		require.NoError(t, c.log.CreateTopic(topic, partitions))
-//	}
-//	func (c cluster) Produce(t *testing.T, topic string, p int32, msgs ...adaptertest.Message) []int64 {
-//		var offsets []int64
-//		for _, m := range msgs {
-//			o, err := c.log.ProduceTo(topic, p, m.Key, m.Value)
-//			require.NoError(t, err)
-//			offsets = append(offsets, o)
-//		}
-//		return offsets
-//	}
-//	func (c cluster) NewMember(t *testing.T, group string, topics ...string) adaptertest.Member {
-//		return c.log.Member(group, topics, memory.WithFetchBuffer(16)) // has Consume and Crash
-//	}
-//	func (c cluster) Committed(t *testing.T, group, topic string, p int32) (orderly.Position, bool) {
-//		return c.log.Committed(group, topic, p)
-//	}
-//	func (c cluster) SetCommitted(t *testing.T, group, topic string, p int32, pos orderly.Position) {
-//		c.log.SetCommitted(group, topic, p, pos)
+//			func(t *testing.T) adaptertest.Cluster { return adaptertest.NewMemoryCluster(16) })
 //	}
 //
 // A Kafka adapter does the same over its client and a test cluster (for

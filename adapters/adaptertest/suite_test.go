@@ -57,40 +57,18 @@ func TestBrokenAdapter(t *testing.T) {
 		t.Skip("only run by TestSuiteFailsOnBrokenAdapters")
 	}
 	adaptertest.TestSource(t, adaptertest.Features{Crash: true, PlantCommit: true, PauseSlack: 16, Timeout: 2 * time.Second},
-		func(t *testing.T) adaptertest.Cluster { return brokenCluster{memory.NewLog(), mode} })
+		func(t *testing.T) adaptertest.Cluster { return brokenCluster{adaptertest.NewMemoryCluster(16), mode} })
 }
 
-// brokenCluster is adaptertest glue over a memory.Log whose members hand
-// out claims broken as mode says.
+// brokenCluster is the memory glue whose members hand out claims broken
+// as mode says.
 type brokenCluster struct {
-	log  *memory.Log
+	adaptertest.MemoryCluster
 	mode string
 }
 
-func (c brokenCluster) CreateTopic(t *testing.T, topic string, partitions int) {
-	require.NoError(t, c.log.CreateTopic(topic, partitions))
-}
-
-func (c brokenCluster) Produce(t *testing.T, topic string, partition int32, msgs ...adaptertest.Message) []int64 {
-	offsets := make([]int64, len(msgs))
-	for i, m := range msgs {
-		o, err := c.log.ProduceTo(topic, partition, m.Key, m.Value)
-		require.NoError(t, err)
-		offsets[i] = o
-	}
-	return offsets
-}
-
 func (c brokenCluster) NewMember(t *testing.T, group string, topics ...string) adaptertest.Member {
-	return brokenMember{c.log.Member(group, topics, memory.WithFetchBuffer(16)), c.mode}
-}
-
-func (c brokenCluster) Committed(t *testing.T, group, topic string, partition int32) (orderly.Position, bool) {
-	return c.log.Committed(group, topic, partition)
-}
-
-func (c brokenCluster) SetCommitted(t *testing.T, group, topic string, partition int32, pos orderly.Position) {
-	c.log.SetCommitted(group, topic, partition, pos)
+	return brokenMember{c.Log.Member(group, topics, memory.WithFetchBuffer(c.FetchBuffer)), c.mode}
 }
 
 // brokenMember does not embed the memory member, so that it does not
