@@ -135,33 +135,23 @@ func commitAs(t testing.TB, c *kfake.Cluster, group, topic string, partition int
 // Run's error.
 func running(t testing.TB, eng *orderly.Engine) (stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(ctx) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatal("engine did not stop within 30s")
-			}
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	return untilStopped(t, "engine did not stop", eng.Run)
 }
 
 // consuming runs src.Consume with serve and returns a function that stops
 // it and returns Consume's error.
 func consuming(t testing.TB, src orderly.Source, serve func(orderly.Claim)) (stop func() error) {
 	t.Helper()
+	return untilStopped(t, "Consume did not return", func(ctx context.Context) error { return src.Consume(ctx, serve) })
+}
+
+// untilStopped runs run in a goroutine and returns a function that cancels
+// its context and returns its error, failing the test if it has not
+// returned within 30s. The test's cleanup stops it too.
+func untilStopped(t testing.TB, what string, run func(context.Context) error) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- src.Consume(ctx, serve) }()
+	go func() { done <- run(ctx) }()
 	var once sync.Once
 	var err error
 	stop = func() error {
@@ -170,7 +160,7 @@ func consuming(t testing.TB, src orderly.Source, serve func(orderly.Claim)) (sto
 			select {
 			case err = <-done:
 			case <-time.After(30 * time.Second):
-				t.Fatal("Consume did not return within 30s")
+				t.Fatal(what + " within 30s")
 			}
 		})
 		return err
