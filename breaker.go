@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/orderly-go/orderly/backpressure"
+	"github.com/orderly-go/orderly/internal/backpressure"
 	"github.com/sony/gobreaker/v2"
 )
 

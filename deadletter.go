@@ -23,7 +23,7 @@ var ErrKeyParked = errors.New("orderly: key parked after an earlier record was d
 // safe for concurrent use; it is called on the record's key actor, so the
 // key waits for it. An error makes the engine retry the write with backoff
 // until it succeeds or the claim ends: a record is never dropped silently.
-// adapters/sarama provides a sink that writes to a dead-letter topic.
+// adapters/orderlysarama provides a sink that writes to a dead-letter topic.
 type DeadLetterSink interface {
 	DeadLetter(ctx context.Context, r *Record, dl DeadLetter) error
 }

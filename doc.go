@@ -1,7 +1,7 @@
 // Package orderly is an embedded, actor-based consumption engine for
 // partitioned message streams, Kafka first.
 //
-// A service gives it a Source (a consumer group member: adapters/sarama
+// A service gives it a Source (a consumer group member: adapters/orderlysarama
 // for Kafka, adapters/memory in process), a Handler and an Ordering, and
 // gets records of one key handled strictly in offset order while different
 // keys run in parallel, offsets committed only when everything before them

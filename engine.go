@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/orderly-go/orderly/actors"
-	"github.com/orderly-go/orderly/backpressure"
-	"github.com/orderly-go/orderly/committer"
+	"github.com/orderly-go/orderly/internal/actors"
+	"github.com/orderly-go/orderly/internal/backpressure"
+	"github.com/orderly-go/orderly/internal/committer"
 	"golang.org/x/time/rate"
 )
 

@@ -17,7 +17,7 @@ type Position struct {
 
 // Source is a consumer group member: it joins the group and hands the
 // engine one Claim per partition assigned to it. A Kafka consumer group maps
-// onto it directly (see adapters/sarama); adapters/memory is the embedded
+// onto it directly (see adapters/orderlysarama); adapters/memory is the embedded
 // one.
 type Source interface {
 	// Consume joins the group and blocks until ctx is done or a fatal error

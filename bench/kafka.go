@@ -6,10 +6,10 @@ import (
 	"sync"
 	"time"
 
-	ibm "github.com/IBM/sarama"
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	saramasource "github.com/orderly-go/orderly/adapters/sarama"
+	"github.com/orderly-go/orderly/adapters/orderlysarama"
 )
 
 // The Kafka scenarios (kafka-overhead, pc-table-kafka) run on a kfake
@@ -32,14 +32,14 @@ func newKafkaCluster(partitions int32, topics ...string) (*kfake.Cluster, error)
 }
 
 // kafkaConsumerConfig is the sarama config both orderly's source and the
-// raw consumer group use: adapters/sarama's defaults with the fast group
+// raw consumer group use: adapters/orderlysarama's defaults with the fast group
 // settings (the cluster is local).
-func kafkaConsumerConfig() *ibm.Config {
-	cfg := saramasource.DefaultConfig()
+func kafkaConsumerConfig() *sarama.Config {
+	cfg := orderlysarama.DefaultConfig()
 	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
 	cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
 	cfg.Consumer.Group.Rebalance.Retry.Backoff = 50 * time.Millisecond
-	cfg.Consumer.Offsets.Initial = ibm.OffsetOldest
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
 	return cfg
 }
@@ -48,11 +48,11 @@ func kafkaConsumerConfig() *ibm.Config {
 // sending batches in parallel (messages of one partition keep their
 // order only within a batch; the scenarios here do not depend on order
 // across batches unless workers is 1). No compression.
-func kafkaProduce(brokers []string, n, workers int, msg func(i int) *ibm.ProducerMessage) error {
-	cfg := saramasource.DefaultConfig()
+func kafkaProduce(brokers []string, n, workers int, msg func(i int) *sarama.ProducerMessage) error {
+	cfg := orderlysarama.DefaultConfig()
 	cfg.Producer.Return.Successes = true
-	cfg.Producer.Compression = ibm.CompressionNone
-	cfg.Producer.Partitioner = ibm.NewManualPartitioner
+	cfg.Producer.Compression = sarama.CompressionNone
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Producer.Flush.MaxMessages = 0
 	cfg.Producer.MaxMessageBytes = 4 << 20
 	const batch = 5000
@@ -64,7 +64,7 @@ func kafkaProduce(brokers []string, n, workers int, msg func(i int) *ibm.Produce
 	)
 	for range workers {
 		wg.Go(func() {
-			p, err := ibm.NewSyncProducer(brokers, cfg)
+			p, err := sarama.NewSyncProducer(brokers, cfg)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, err)
@@ -80,7 +80,7 @@ func kafkaProduce(brokers []string, n, workers int, msg func(i int) *ibm.Produce
 				if from >= n {
 					return
 				}
-				msgs := make([]*ibm.ProducerMessage, min(batch, n-from))
+				msgs := make([]*sarama.ProducerMessage, min(batch, n-from))
 				for i := range msgs {
 					msgs[i] = msg(from + i)
 				}

@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"time"
 
-	ibm "github.com/IBM/sarama"
+	"github.com/IBM/sarama"
 
 	"github.com/orderly-go/orderly"
-	saramasource "github.com/orderly-go/orderly/adapters/sarama"
+	"github.com/orderly-go/orderly/adapters/orderlysarama"
 )
 
 const (
@@ -23,7 +23,7 @@ const (
 
 // runKafkaOverhead compares, on one kfake cluster and the same records,
 // a raw sarama consumer group whose handler only marks offsets with
-// orderly (ByKey, no-op handler) over adapters/sarama. Each reads the
+// orderly (ByKey, no-op handler) over adapters/orderlysarama. Each reads the
 // topic from the start with a consumer group of its own; the ratio is
 // orderly's records/s over the raw group's.
 func runKafkaOverhead(o *options, out *printer) error {
@@ -39,9 +39,9 @@ func runKafkaOverhead(o *options, out *printer) error {
 	}
 	values := randomValues(n, kafkaOverheadValueBytes, o.seed)
 	produceStart := time.Now()
-	err = kafkaProduce(c.ListenAddrs(), n, 4, func(i int) *ibm.ProducerMessage {
-		return &ibm.ProducerMessage{Topic: kafkaOverheadTopic, Partition: int32(i % kafkaOverheadPartitions),
-			Key: ibm.ByteEncoder(keys[i%kafkaOverheadKeys]), Value: ibm.ByteEncoder(values[i])}
+	err = kafkaProduce(c.ListenAddrs(), n, 4, func(i int) *sarama.ProducerMessage {
+		return &sarama.ProducerMessage{Topic: kafkaOverheadTopic, Partition: int32(i % kafkaOverheadPartitions),
+			Key: sarama.ByteEncoder(keys[i%kafkaOverheadKeys]), Value: sarama.ByteEncoder(values[i])}
 	})
 	if err != nil {
 		return err
@@ -74,7 +74,7 @@ func runKafkaOverhead(o *options, out *printer) error {
 // auto-commits the marks).
 func kafkaRawGroup(o *options, brokers []string, n int) (Result, error) {
 	cfg := kafkaConsumerConfig()
-	group, err := ibm.NewConsumerGroup(brokers, "raw-sarama", cfg)
+	group, err := sarama.NewConsumerGroup(brokers, "raw-sarama", cfg)
 	if err != nil {
 		return Result{}, err
 	}
@@ -91,7 +91,7 @@ func kafkaRawGroup(o *options, brokers []string, n int) (Result, error) {
 	tr.t0 = time.Now()
 	go func() {
 		for ctx.Err() == nil {
-			if err := group.Consume(ctx, []string{kafkaOverheadTopic}, h); err != nil && !errors.Is(err, ibm.ErrClosedConsumerGroup) {
+			if err := group.Consume(ctx, []string{kafkaOverheadTopic}, h); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 				consumed <- err
 				return
 			}
@@ -119,9 +119,9 @@ func kafkaRawGroup(o *options, brokers []string, n int) (Result, error) {
 // markingHandler is the raw group's handler: mark and count.
 type markingHandler struct{ tr *tracker }
 
-func (h *markingHandler) Setup(ibm.ConsumerGroupSession) error   { return nil }
-func (h *markingHandler) Cleanup(ibm.ConsumerGroupSession) error { return nil }
-func (h *markingHandler) ConsumeClaim(sess ibm.ConsumerGroupSession, claim ibm.ConsumerGroupClaim) error {
+func (h *markingHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (h *markingHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *markingHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	for m := range claim.Messages() {
 		h.tr.begin()
 		sess.MarkMessage(m, "")
@@ -131,10 +131,10 @@ func (h *markingHandler) ConsumeClaim(sess ibm.ConsumerGroupSession, claim ibm.C
 }
 
 // kafkaOrderlyNoop consumes the topic with orderly (ByKey) over
-// adapters/sarama with a handler that only counts.
+// adapters/orderlysarama with a handler that only counts.
 func kafkaOrderlyNoop(o *options, brokers []string, n int) (Result, error) {
-	src, err := saramasource.NewSource(brokers, "orderly-noop", []string{kafkaOverheadTopic}, kafkaConsumerConfig(),
-		saramasource.WithLogger(quietLogger))
+	src, err := orderlysarama.NewSource(brokers, "orderly-noop", []string{kafkaOverheadTopic}, kafkaConsumerConfig(),
+		orderlysarama.WithLogger(quietLogger))
 	if err != nil {
 		return Result{}, err
 	}

@@ -5,16 +5,16 @@ import (
 	"strconv"
 	"time"
 
-	ibm "github.com/IBM/sarama"
+	"github.com/IBM/sarama"
 
-	saramasource "github.com/orderly-go/orderly/adapters/sarama"
+	"github.com/orderly-go/orderly/adapters/orderlysarama"
 	"github.com/orderly-go/orderly/bench/internal/report"
 )
 
 // runPCTableKafka is pc-table through Kafka: the same rows, latencies and
 // engine options as pc-table, with each row's records produced to a topic
 // of its own (1 partition) on one kfake cluster and consumed by orderly
-// over adapters/sarama. Efficiency is measured as in pc-table: seconds run
+// over adapters/orderlysarama. Efficiency is measured as in pc-table: seconds run
 // from the first handler start to the last handler return; the group join
 // and sarama's first fetch are startup_s.
 func runPCTableKafka(o *options, out *printer) error {
@@ -29,14 +29,14 @@ func runPCTableKafka(o *options, out *printer) error {
 		return err
 	}
 	defer c.Close()
-	admin, err := ibm.NewClusterAdmin(c.ListenAddrs(), saramasource.DefaultConfig())
+	admin, err := sarama.NewClusterAdmin(c.ListenAddrs(), orderlysarama.DefaultConfig())
 	if err != nil {
 		return err
 	}
 	defer admin.Close()
 	for i, row := range rows {
 		topic := fmt.Sprintf("pc-%d-%s", i, row)
-		if err := admin.CreateTopic(topic, &ibm.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+		if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
 			return fmt.Errorf("pc-table-kafka %s: create topic: %w", row, err)
 		}
 		r, err := runPCRowKafka(o, c.ListenAddrs(), topic, row, lat)
@@ -45,7 +45,7 @@ func runPCTableKafka(o *options, out *printer) error {
 		}
 		out.add(r)
 	}
-	out.flush(fmt.Sprintf("pc-table-kafka: %d records, sleep U[0,5ms), 1 partition on kfake via adapters/sarama, concurrency %d, max uncommitted 1000 (target efficiency ≥ 0.9)",
+	out.flush(fmt.Sprintf("pc-table-kafka: %d records, sleep U[0,5ms), 1 partition on kfake via adapters/orderlysarama, concurrency %d, max uncommitted 1000 (target efficiency ≥ 0.9)",
 		n, o.concurrency))
 	return nil
 }
@@ -53,13 +53,13 @@ func runPCTableKafka(o *options, out *printer) error {
 func runPCRowKafka(o *options, brokers []string, topic string, row pcRow, lat []time.Duration) (Result, error) {
 	n := len(lat)
 	keys := pcKeys(row)
-	err := kafkaProduce(brokers, n, 1, func(i int) *ibm.ProducerMessage {
-		return &ibm.ProducerMessage{Topic: topic, Partition: 0, Key: ibm.StringEncoder(strconv.Itoa(i % keys)), Value: ibm.ByteEncoder(indexValue(i))}
+	err := kafkaProduce(brokers, n, 1, func(i int) *sarama.ProducerMessage {
+		return &sarama.ProducerMessage{Topic: topic, Partition: 0, Key: sarama.StringEncoder(strconv.Itoa(i % keys)), Value: sarama.ByteEncoder(indexValue(i))}
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	src, err := saramasource.NewSource(brokers, "bench-"+topic, []string{topic}, kafkaConsumerConfig(), saramasource.WithLogger(quietLogger))
+	src, err := orderlysarama.NewSource(brokers, "bench-"+topic, []string{topic}, kafkaConsumerConfig(), orderlysarama.WithLogger(quietLogger))
 	if err != nil {
 		return Result{}, err
 	}

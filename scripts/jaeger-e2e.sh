@@ -15,7 +15,7 @@
 #   scripts/jaeger-e2e.sh
 # Environment:
 #   DEMO_ARGS         flags for go run ./examples/orders (default: a small, quiet run)
-#   DEMO_CMD          the whole command to run instead (any program exporting with tracing.SetupOTLP)
+#   DEMO_CMD          the whole command to run instead (any program exporting with otlpsetup.FromEnv)
 #   REQUIRE_FAILURES  1: fail unless retry and dead-letter spans were found (default 1)
 #   KEEP_JAEGER       1: leave Jaeger running afterwards (default: stop it if this script started it)
 set -euo pipefail
@@ -58,7 +58,7 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 if [ "$found" != 1 ]; then
-  echo "FAIL: service $SERVICE never reached Jaeger: does examples/orders call tracing.SetupOTLP and use tracing.New hooks?" >&2
+  echo "FAIL: service $SERVICE never reached Jaeger: does examples/orders call otlpsetup.FromEnv and use tracing.New hooks?" >&2
   exit 1
 fi
 

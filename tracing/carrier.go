@@ -3,7 +3,6 @@ package tracing
 import (
 	"context"
 
-	"github.com/IBM/sarama"
 	"github.com/orderly-go/orderly"
 	"go.opentelemetry.io/otel/propagation"
 )
@@ -18,8 +17,11 @@ var Propagator propagation.TextMapPropagator = propagation.NewCompositeTextMapPr
 // Propagator. A handler calls it on the records it produces, so that their
 // consumers' spans join its trace:
 //
-//	msg := &sarama.ProducerMessage{Topic: "shipments", Value: v}
-//	tracing.Inject(ctx, tracing.ProducerCarrier(msg))
+//	msg := orderlysarama.NewProducerMessage("shipments", key, value)
+//	tracing.Inject(ctx, orderlysarama.ProducerHeaders{Msg: msg})
+//
+// Any TextMapCarrier works: each Kafka adapter provides one for the
+// messages its client produces (adapters/orderlysarama.ProducerHeaders).
 //
 // A context without a valid span context writes nothing.
 func Inject(ctx context.Context, c propagation.TextMapCarrier) { Propagator.Inject(ctx, c) }
@@ -65,48 +67,6 @@ func (c recordCarrier) Keys() []string {
 	keys := make([]string, 0, len(c.r.Headers))
 	for _, h := range c.r.Headers {
 		keys = append(keys, h.Key)
-	}
-	return keys
-}
-
-// ProducerCarrier adapts a sarama producer message's headers to a
-// TextMapCarrier, with the same rules as RecordCarrier. Not safe for
-// concurrent use; inject before handing the message to the producer.
-func ProducerCarrier(m *sarama.ProducerMessage) propagation.TextMapCarrier {
-	return producerCarrier{m}
-}
-
-type producerCarrier struct{ m *sarama.ProducerMessage }
-
-func (c producerCarrier) Get(key string) string {
-	for i := len(c.m.Headers) - 1; i >= 0; i-- {
-		if string(c.m.Headers[i].Key) == key {
-			return string(c.m.Headers[i].Value)
-		}
-	}
-	return ""
-}
-
-func (c producerCarrier) Set(key, value string) {
-	hs := c.m.Headers[:0:0]
-	found := false
-	for _, h := range c.m.Headers {
-		if string(h.Key) != key {
-			hs = append(hs, h)
-		} else if !found {
-			hs, found = append(hs, sarama.RecordHeader{Key: []byte(key), Value: []byte(value)}), true
-		}
-	}
-	if !found {
-		hs = append(hs, sarama.RecordHeader{Key: []byte(key), Value: []byte(value)})
-	}
-	c.m.Headers = hs
-}
-
-func (c producerCarrier) Keys() []string {
-	keys := make([]string, 0, len(c.m.Headers))
-	for _, h := range c.m.Headers {
-		keys = append(keys, string(h.Key))
 	}
 	return keys
 }

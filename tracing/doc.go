@@ -1,7 +1,7 @@
 // Package tracing traces and measures an orderly engine with OpenTelemetry.
 // It implements the engine's hook interfaces and plugs in with one option:
 //
-//	shutdown, err := tracing.SetupOTLP(ctx, "orders") // optional: OTLP export from OTEL_* variables
+//	shutdown, err := otlpsetup.FromEnv(ctx, "orders") // optional, tracing/otlpsetup: OTLP export from OTEL_* variables
 //	...
 //	defer shutdown(context.Background())
 //	hooks := tracing.New() // global providers; or WithTracerProvider, WithMeterProvider

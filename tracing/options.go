@@ -42,7 +42,7 @@ func WithPropagator(p propagation.TextMapPropagator) Option { return func(c *con
 // producer span's name ("send <topic>") and its messaging.destination.name.
 // The hook does not tell the destination, so this must agree with the
 // dead-letter sink's configuration. The default is "<topic>.dlq", the
-// default of adapters/sarama's sink. Nil means the default.
+// default of adapters/orderlysarama's sink. Nil means the default.
 func WithDeadLetterTopic(topic func(*orderly.Record) string) Option {
 	return func(c *config) { c.deadLetter = topic }
 }

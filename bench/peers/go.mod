@@ -4,12 +4,20 @@ go 1.26.0
 
 replace github.com/orderly-go/orderly => ../..
 
+replace github.com/orderly-go/orderly/adapters/orderlysarama => ../../adapters/orderlysarama
+
+replace github.com/orderly-go/orderly/bench => ..
+
+replace github.com/orderly-go/orderly/tracing => ../../tracing
+
 require (
 	github.com/IBM/sarama v1.61.1
 	github.com/ThreeDotsLabs/watermill v1.5.1
 	github.com/ThreeDotsLabs/watermill-kafka/v3 v3.0.6
 	github.com/orderly-go/orderly v0.0.0-00010101000000-000000000000
-	github.com/twmb/franz-go v1.22.2
+	github.com/orderly-go/orderly/adapters/orderlysarama v0.0.0-00010101000000-000000000000
+	github.com/orderly-go/orderly/bench v0.0.0-00010101000000-000000000000
+	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 )
 
@@ -36,7 +44,7 @@ require (
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9 // indirect
 	github.com/sony/gobreaker/v2 v2.4.0 // indirect
-	github.com/twmb/franz-go/pkg/kmsg v1.15.0 // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect

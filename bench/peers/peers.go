@@ -16,7 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderly-go/orderly"
-	saramasource "github.com/orderly-go/orderly/adapters/sarama"
+	"github.com/orderly-go/orderly/adapters/orderlysarama"
 )
 
 // A peer consumes one topic as one member of a fresh consumer group,
@@ -51,10 +51,10 @@ func (p peer) concurrency(w *workload, orderlyConcurrency int) int {
 var quietLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 // fastGroup applies the fast group settings every sarama-based peer uses
-// on kfake (the same as adapters/sarama's tests), and
+// on kfake (the same as adapters/orderlysarama's tests), and
 // the protocol version orderly's adapter defaults to.
 func fastGroup(cfg *ibm.Config) *ibm.Config {
-	cfg.Version = saramasource.DefaultVersion
+	cfg.Version = orderlysarama.DefaultVersion
 	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
 	cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
 	cfg.Consumer.Group.Session.Timeout = 3 * time.Second
@@ -72,8 +72,8 @@ func fastGroup(cfg *ibm.Config) *ibm.Config {
 // adapter: the engine's defaults plus the pc-table's concurrency and
 // WithMaxUncommitted(1000).
 func consumeOrderly(ctx context.Context, brokers []string, topic, group string, concurrency int, handle func([]byte)) error {
-	src, err := saramasource.NewSource(brokers, group, []string{topic}, fastGroup(saramasource.DefaultConfig()),
-		saramasource.WithLogger(quietLogger))
+	src, err := orderlysarama.NewSource(brokers, group, []string{topic}, fastGroup(orderlysarama.DefaultConfig()),
+		orderlysarama.WithLogger(quietLogger))
 	if err != nil {
 		return err
 	}

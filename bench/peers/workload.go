@@ -34,7 +34,7 @@ func (w *workload) keyOf(i int) int       { return i % w.keys }
 func (w *workload) partitionOf(i int) int { return w.keyOf(i) % w.partitions }
 
 // newCluster starts one in-process kfake cluster holding every workload's
-// topic, with fast group settings (as in adapters/sarama's tests).
+// topic, with fast group settings (as in adapters/orderlysarama's tests).
 func newCluster(brokers int, ws ...*workload) (*kfake.Cluster, error) {
 	opts := []kfake.Opt{
 		kfake.NumBrokers(brokers),

@@ -9,14 +9,14 @@ import (
 	"sync"
 	"time"
 
-	ibm "github.com/IBM/sarama"
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/memory"
-	saramasource "github.com/orderly-go/orderly/adapters/sarama"
+	"github.com/orderly-go/orderly/adapters/orderlysarama"
 	"github.com/orderly-go/orderly/tracing"
 )
 
@@ -42,7 +42,7 @@ type backend interface {
 
 const (
 	topic           = "orders"
-	deadLetterTopic = topic + ".dlq" // saramasource.DefaultDeadLetterTopic's name for it
+	deadLetterTopic = topic + ".dlq" // orderlysarama.DefaultDeadLetterTopic's name for it
 )
 
 // memoryBackend keeps the events in an adapters/memory log.
@@ -85,15 +85,15 @@ func (b *memoryBackend) partitionCount() int                    { return b.parti
 func (b *memoryBackend) close()                                 {}
 func (b *memoryBackend) deadLetterSink() orderly.DeadLetterSink { return &memorySink{} }
 
-// kafkaBackend produces with adapters/sarama's Producer and consumes with
+// kafkaBackend produces with adapters/orderlysarama's Producer and consumes with
 // its Source, on an embedded kfake cluster or on the brokers given.
 type kafkaBackend struct {
 	cluster    *kfake.Cluster // nil on a real cluster
 	brokers    []string
 	group      string
 	partitions int
-	src        *saramasource.Source
-	producer   *saramasource.Producer
+	src        *orderlysarama.Source
+	producer   *orderlysarama.Producer
 	tracer     trace.Tracer
 }
 
@@ -104,7 +104,7 @@ func newKafkaBackend(o options, log *slog.Logger) (_ *kafkaBackend, err error) {
 			b.close()
 		}
 	}()
-	cfg := saramasource.DefaultConfig()
+	cfg := orderlysarama.DefaultConfig()
 	if o.brokers == "" {
 		// An in-process cluster that speaks the Kafka protocol over
 		// loopback TCP, with the topic created.
@@ -130,17 +130,17 @@ func newKafkaBackend(o options, log *slog.Logger) (_ *kafkaBackend, err error) {
 		// A real topic holds earlier runs' events: this run's group
 		// starts at the end of each partition, and the events are
 		// produced once it holds every partition (see run).
-		cfg.Consumer.Offsets.Initial = ibm.OffsetNewest
+		cfg.Consumer.Offsets.Initial = sarama.OffsetNewest
 	}
-	b.src, err = saramasource.NewSource(b.brokers, b.group, []string{topic}, cfg, saramasource.WithLogger(log))
+	b.src, err = orderlysarama.NewSource(b.brokers, b.group, []string{topic}, cfg, orderlysarama.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
 	// Each event is sent in a PRODUCER span whose context goes into the
 	// record's headers (W3C traceparent), so its trace runs on into the
 	// engine's "process orders" span and the handler.
-	b.producer, err = saramasource.NewProducer(b.brokers, saramasource.DefaultConfig(),
-		saramasource.WithInject(func(ctx context.Context, h saramasource.ProducerHeaders) { tracing.Inject(ctx, h) }))
+	b.producer, err = orderlysarama.NewProducer(b.brokers, orderlysarama.DefaultConfig(),
+		orderlysarama.WithInject(func(ctx context.Context, h orderlysarama.ProducerHeaders) { tracing.Inject(ctx, h) }))
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +151,7 @@ func newKafkaBackend(o options, log *slog.Logger) (_ *kafkaBackend, err error) {
 // partitions (and the broker's default replication factor) if it does not
 // exist, and returns its partition count.
 func ensureTopic(brokers []string, partitions int, log *slog.Logger) (int, error) {
-	admin, err := ibm.NewClusterAdmin(brokers, saramasource.DefaultConfig())
+	admin, err := sarama.NewClusterAdmin(brokers, orderlysarama.DefaultConfig())
 	if err != nil {
 		return 0, fmt.Errorf("admin client: %w", err)
 	}
@@ -171,8 +171,8 @@ func ensureTopic(brokers []string, partitions int, log *slog.Logger) (int, error
 		if _, ok := topics[name]; ok {
 			continue
 		}
-		err = admin.CreateTopic(name, &ibm.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: -1}, false)
-		if err != nil && !errors.Is(err, ibm.ErrTopicAlreadyExists) {
+		err = admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: -1}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return 0, fmt.Errorf("create topic %s: %w", name, err)
 		}
 	}
@@ -188,7 +188,7 @@ func (b *kafkaBackend) send(ctx context.Context, ev event) (int32, int64, error)
 }
 
 func (b *kafkaBackend) committed(context.Context) ([]int64, error) {
-	admin, err := ibm.NewClusterAdmin(b.brokers, saramasource.DefaultConfig())
+	admin, err := sarama.NewClusterAdmin(b.brokers, orderlysarama.DefaultConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func (b *kafkaBackend) committed(context.Context) ([]int64, error) {
 	out := make([]int64, b.partitions)
 	for i := range out {
 		out[i] = -1
-		if blk := resp.GetBlock(topic, int32(i)); blk != nil && errors.Is(blk.Err, ibm.ErrNoError) {
+		if blk := resp.GetBlock(topic, int32(i)); blk != nil && errors.Is(blk.Err, sarama.ErrNoError) {
 			out[i] = blk.Offset
 		}
 	}
@@ -213,16 +213,16 @@ func (b *kafkaBackend) committed(context.Context) ([]int64, error) {
 
 func (b *kafkaBackend) describe() string {
 	if b.cluster != nil {
-		return fmt.Sprintf("an embedded Kafka cluster (kfake, 3 brokers at %s) through adapters/sarama", strings.Join(b.brokers, ","))
+		return fmt.Sprintf("an embedded Kafka cluster (kfake, 3 brokers at %s) through adapters/orderlysarama", strings.Join(b.brokers, ","))
 	}
-	return "Kafka at " + strings.Join(b.brokers, ",") + " through adapters/sarama"
+	return "Kafka at " + strings.Join(b.brokers, ",") + " through adapters/orderlysarama"
 }
 
 func (b *kafkaBackend) partitionCount() int { return b.partitions }
 
 // deadLetterSink writes failed events to orders.dlq.
 func (b *kafkaBackend) deadLetterSink() orderly.DeadLetterSink {
-	sink, err := saramasource.NewDeadLetterSink(b.producer)
+	sink, err := orderlysarama.NewDeadLetterSink(b.producer)
 	if err != nil {
 		panic(err) // only for a nil producer, which newKafkaBackend never leaves
 	}

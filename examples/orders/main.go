@@ -5,8 +5,8 @@
 // By default it starts an embedded Kafka cluster in the process (kfake,
 // which speaks the Kafka protocol over loopback TCP), produces order events
 // (Created, Paid, Shipped, Delivered or Cancelled, with an event-type
-// header) over several partitions with adapters/sarama's producer, consumes
-// them with orderly through adapters/sarama while showing live progress,
+// header) over several partitions with adapters/orderlysarama's producer, consumes
+// them with orderly through adapters/orderlysarama while showing live progress,
 // and ends with a summary that checks every order's events were applied in
 // order and every offset was committed.
 //
@@ -40,6 +40,7 @@ import (
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/tracing"
+	"github.com/orderly-go/orderly/tracing/otlpsetup"
 )
 
 type options struct {
@@ -117,7 +118,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	// OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT (or the per-signal
 	// variables) say where to; otherwise nothing is exported.
-	shutdownTracing, err := tracing.SetupOTLP(ctx, "orders")
+	shutdownTracing, err := otlpsetup.FromEnv(ctx, "orders")
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
@@ -155,7 +156,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		orderly.WithOrdering(ordering),
 		orderly.WithMaxConcurrency(o.concurrency),
 		orderly.WithLogger(log),
-		orderly.WithHooks(tracing.New()), // spans and metrics; exported only when SetupOTLP found somewhere to
+		orderly.WithHooks(tracing.New()), // spans and metrics; exported only when otlpsetup.FromEnv found somewhere to
 	}, f.options(b.deadLetterSink())...)
 	eng, err := orderly.New(b.source(), pipeline.Handler(), opts...)
 	if err != nil {

@@ -1,0 +1,254 @@
+package orderlysarama
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+
+	"github.com/orderly-go/orderly"
+)
+
+// recordsBuffer is the capacity of a claim's Records channel: enough for
+// the forwarder and the engine's dispatcher to hand records over in runs
+// rather than one goroutine switch per record, small next to sarama's own
+// Consumer.ChannelBufferSize.
+const recordsBuffer = 64
+
+// claim is the orderly.Claim for one sarama ConsumerGroupClaim.
+//
+// Goroutines: ConsumeClaim's goroutine runs serve (the engine) and then
+// end. run starts two more, both waited for by end: forward converts
+// sarama messages into records, and watch closes revoked when the session
+// ends or the partition consumer shuts down.
+type claim struct {
+	h         *handler
+	sess      sarama.ConsumerGroupSession
+	sc        sarama.ConsumerGroupClaim
+	topic     string
+	partition int32
+	start     orderly.Position
+	log       *slog.Logger
+	tp        map[string][]int32 // {topic: {partition}} for Pause and Resume; read-only
+
+	records chan *orderly.Record // sent on and closed by forward only
+	revoked chan struct{}        // closed by revoke, once
+	revoke  func()
+	ended   atomic.Bool // serve returned: Commit fails with ErrClaimEnded
+	workers sync.WaitGroup
+
+	// pauseMu guards paused and keeps each group Pause/Resume call
+	// ordered with the flag it sets. Held only around those calls, which
+	// take the sarama consumer's lock briefly; it is taken before that lock
+	// and never while holding another of ours.
+	pauseMu sync.Mutex
+	paused  bool
+}
+
+var _ orderly.Claim = (*claim)(nil)
+
+func newClaim(h *handler, sess sarama.ConsumerGroupSession, sc sarama.ConsumerGroupClaim) *claim {
+	c := &claim{
+		h: h, sess: sess, sc: sc,
+		topic: sc.Topic(), partition: sc.Partition(),
+		log:     h.src.log.With(slog.String("topic", sc.Topic()), slog.Int("partition", int(sc.Partition()))),
+		tp:      map[string][]int32{sc.Topic(): {sc.Partition()}},
+		records: make(chan *orderly.Record, recordsBuffer),
+		revoked: make(chan struct{}),
+	}
+	c.revoke = sync.OnceFunc(func() { close(c.revoked) })
+	return c
+}
+
+// Topic, Partition, Start, Records and Revoked are documented on
+// orderly.Claim; none of them blocks.
+
+func (c *claim) Topic() string                   { return c.topic }
+func (c *claim) Partition() int32                { return c.partition }
+func (c *claim) Start() orderly.Position         { return c.start }
+func (c *claim) Records() <-chan *orderly.Record { return c.records }
+func (c *claim) Revoked() <-chan struct{}        { return c.revoked }
+
+// Pause stops sarama from fetching the partition (ConsumerGroup.Pause):
+// the fetch in flight and what sarama already buffered (up to
+// Consumer.ChannelBufferSize messages, plus this claim's Records buffer)
+// may still arrive. Resume undoes it. Both are idempotent and only take
+// the sarama consumer's lock briefly.
+func (c *claim) Pause() { c.setPaused(true) }
+
+// Resume lets sarama fetch the partition again after Pause.
+func (c *claim) Resume() { c.setPaused(false) }
+
+func (c *claim) setPaused(paused bool) {
+	c.pauseMu.Lock()
+	defer c.pauseMu.Unlock()
+	if c.paused == paused || c.ended.Load() {
+		return
+	}
+	c.paused = paused
+	if paused {
+		c.h.group.Pause(c.tp)
+	} else {
+		c.h.group.Resume(c.tp)
+	}
+}
+
+// Commit stores next and metadata as the group's committed position for
+// the partition before it returns, with one OffsetCommit request to the
+// group coordinator (see commit). A nil error means the coordinator
+// acknowledged the commit for this partition. An error means it may not be
+// stored: ctx's error, ErrClaimEnded once serve returned, an error
+// wrapping ErrFenced when the coordinator says this member is not in the
+// current generation, or the last retriable error (wrapping sarama's) after
+// the retries. Commit may be called after Revoked is closed, until serve
+// returns.
+func (c *claim) Commit(ctx context.Context, next int64, metadata string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c.ended.Load() {
+		return ErrClaimEnded
+	}
+	return c.commit(ctx, next, metadata)
+}
+
+// run starts the claim's forward and watch goroutines.
+func (c *claim) run() {
+	// errs is the partition consumer's error channel: sarama closes it
+	// right after Messages, once the claim is released, so its closing
+	// tells a revoke even when forward is stuck on a full Records channel
+	// and cannot see Messages close. sarama reads it too (and forwards to
+	// the group's Errors channel); each error reaches one of the two
+	// readers and is logged either way.
+	var errs <-chan *sarama.ConsumerError
+	if pc, ok := c.sc.(interface {
+		Errors() <-chan *sarama.ConsumerError
+	}); ok {
+		errs = pc.Errors()
+	}
+	c.workers.Add(2)
+	go func() {
+		defer c.workers.Done()
+		c.watch(c.sess.Context().Done(), errs)
+	}()
+	go func() {
+		defer c.workers.Done()
+		c.forward()
+	}()
+}
+
+// watch revokes the claim when the session ends (an eager rebalance,
+// shutdown, a lost session) or the partition consumer closes (a
+// cooperative revoke), logging the partition consumer's errors meanwhile.
+func (c *claim) watch(sessionDone <-chan struct{}, errs <-chan *sarama.ConsumerError) {
+	for {
+		select {
+		case <-sessionDone:
+			c.log.Debug("orderlysarama: claim revoked: session ended")
+			c.revoke()
+			return
+		case err, ok := <-errs:
+			if !ok {
+				c.log.Debug("orderlysarama: claim revoked: partition consumer closed")
+				c.revoke()
+				return
+			}
+			c.log.Warn("orderlysarama: partition consumer error", slog.Any("error", err.Err))
+		case <-c.revoked:
+			return
+		}
+	}
+}
+
+// forward converts sarama messages into records until Messages closes
+// (then it revokes the claim) or the claim is revoked, then closes Records.
+func (c *claim) forward() {
+	defer close(c.records)
+	msgs := c.sc.Messages()
+	for {
+		var (
+			m  *sarama.ConsumerMessage
+			ok bool
+		)
+		select {
+		case m, ok = <-msgs:
+		case <-c.revoked:
+			return
+		}
+		if !ok {
+			c.log.Debug("orderlysarama: claim revoked: messages closed")
+			c.revoke()
+			return
+		}
+		select {
+		case c.records <- toRecord(m):
+		case <-c.revoked:
+			return
+		}
+	}
+}
+
+// end runs after serve returned: commits fail from now on, the claim's
+// goroutines stop, and a pause is lifted so that it does not outlive the
+// claim (sarama remembers paused partitions and would start the
+// partition's next claim paused).
+func (c *claim) end() {
+	c.ended.Store(true)
+	c.revoke()
+	c.workers.Wait()
+	c.pauseMu.Lock()
+	defer c.pauseMu.Unlock()
+	if c.paused {
+		c.paused = false
+		c.h.group.Resume(c.tp)
+	}
+}
+
+// toRecord converts m without copying its key, value or header values:
+// sarama decodes each message into slices of its own and never touches
+// them again. It makes the record, and for a message with headers the
+// headers slice and one string holding every header key.
+func toRecord(m *sarama.ConsumerMessage) *orderly.Record {
+	r := &orderly.Record{
+		Topic:     m.Topic,
+		Partition: m.Partition,
+		Offset:    m.Offset,
+		Key:       m.Key,
+		Value:     m.Value,
+		Timestamp: m.Timestamp,
+	}
+	if len(m.Headers) > 0 {
+		r.Headers = toHeaders(m.Headers)
+	}
+	return r
+}
+
+func toHeaders(hs []*sarama.RecordHeader) []orderly.Header {
+	n := 0
+	for _, h := range hs {
+		if h != nil {
+			n += len(h.Key)
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, h := range hs {
+		if h != nil {
+			b.Write(h.Key)
+		}
+	}
+	keys := b.String()
+	out := make([]orderly.Header, 0, len(hs))
+	off := 0
+	for _, h := range hs {
+		if h == nil {
+			continue
+		}
+		out = append(out, orderly.Header{Key: keys[off : off+len(h.Key)], Value: h.Value})
+		off += len(h.Key)
+	}
+	return out
+}
