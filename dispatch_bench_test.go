@@ -57,19 +57,21 @@ func BenchmarkDispatcher(b *testing.B) {
 			consumed <- log.Member("bench", []string{"t"}).Consume(ctx, func(c orderly.Claim) {
 				var wg sync.WaitGroup
 				chans := map[string]chan *orderly.Record{}
-				for n := 0; n < b.N; n++ {
-					r := <-c.Records()
-					ch, ok := chans[string(r.Key)]
-					if !ok {
-						ch = make(chan *orderly.Record, 64)
-						chans[string(r.Key)] = ch
-						wg.Go(func() {
-							for range ch {
-								handled.Add(1)
-							}
-						})
+				for n := 0; n < b.N; {
+					for _, r := range <-c.Records() {
+						ch, ok := chans[string(r.Key)]
+						if !ok {
+							ch = make(chan *orderly.Record, 64)
+							chans[string(r.Key)] = ch
+							wg.Go(func() {
+								for range ch {
+									handled.Add(1)
+								}
+							})
+						}
+						ch <- r
+						n++
 					}
-					ch <- r
 				}
 				for _, ch := range chans {
 					close(ch)

@@ -140,22 +140,28 @@ func (p *partition) run() {
 		}
 	}()
 	recs := p.claim.Records()
+loop:
 	for {
 		var (
-			r  *Record
+			b  []*Record
 			ok bool
 		)
 		select {
-		case r, ok = <-recs:
+		case b, ok = <-recs:
 		default:
 			p.flushPending() // nothing more is ready: let at-most-once work start
 			select {
-			case r, ok = <-recs:
+			case b, ok = <-recs:
 			case <-p.readCtx.Done():
 			}
 		}
-		if !ok || p.readCtx.Err() != nil || p.dispatch(r) != nil {
+		if !ok || p.readCtx.Err() != nil {
 			break
+		}
+		for _, r := range b {
+			if p.dispatch(r) != nil {
+				break loop
+			}
 		}
 	}
 	p.stop()

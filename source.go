@@ -47,9 +47,16 @@ type Claim interface {
 	// NoOffset.
 	Start() Position
 
-	// Records delivers the partition's records in offset order. It is
-	// closed when the claim is revoked, possibly after Revoked is closed.
-	Records() <-chan *Record
+	// Records delivers the partition's records in batches, in offset
+	// order: every batch holds at least one record, its records' offsets
+	// increase, and each batch starts above the last offset of the batch
+	// before it. A batch is whatever the client had at hand (Kafka clients
+	// fetch in batches anyway); the engine handles any split, down to one
+	// record per batch. Once sent, a batch belongs to the engine: the
+	// adapter must not modify or reuse the slice or the records in it. The
+	// channel is closed when the claim is revoked, possibly after Revoked
+	// is closed.
+	Records() <-chan []*Record
 
 	// Revoked is closed when the claim is revoked: the engine stops reading
 	// Records, drains what it holds, commits and returns from serve.

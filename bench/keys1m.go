@@ -160,7 +160,7 @@ func (s *streamSource) Consume(ctx context.Context, serve func(orderly.Claim)) e
 	for p := range s.partitions {
 		c := &streamClaim{
 			partition: int32(p),
-			records:   make(chan *orderly.Record, memory.DefaultFetchBuffer),
+			records:   make(chan []*orderly.Record, 1),
 			revoked:   make(chan struct{}),
 			resume:    make(chan struct{}, 1),
 		}
@@ -184,7 +184,7 @@ func (s *streamSource) Consume(ctx context.Context, serve func(orderly.Claim)) e
 
 type streamClaim struct {
 	partition int32
-	records   chan *orderly.Record
+	records   chan []*orderly.Record
 	revoked   chan struct{}
 	paused    atomic.Bool
 	resume    chan struct{} // a token when Resume is called
@@ -193,7 +193,10 @@ type streamClaim struct {
 func (c *streamClaim) generate(s *streamSource) {
 	defer close(c.records)
 	ts := time.Now()
-	var offset int64
+	var (
+		offset int64
+		batch  []*orderly.Record // generated, not yet sent
+	)
 	for i := range s.n {
 		k := s.key(i)
 		if s.partitionOf(k) != c.partition {
@@ -206,10 +209,21 @@ func (c *streamClaim) generate(s *streamSource) {
 				return
 			}
 		}
-		r := &orderly.Record{Topic: "t", Partition: c.partition, Offset: offset, Key: k, Timestamp: ts}
+		batch = append(batch, &orderly.Record{Topic: "t", Partition: c.partition, Offset: offset, Key: k, Timestamp: ts})
 		offset++
+		if len(batch) < memory.DefaultFetchBuffer {
+			continue
+		}
 		select {
-		case c.records <- r:
+		case c.records <- batch:
+			batch = nil
+		case <-c.revoked:
+			return
+		}
+	}
+	if len(batch) > 0 {
+		select {
+		case c.records <- batch:
 		case <-c.revoked:
 			return
 		}
@@ -217,12 +231,12 @@ func (c *streamClaim) generate(s *streamSource) {
 	<-c.revoked
 }
 
-func (c *streamClaim) Topic() string                   { return "t" }
-func (c *streamClaim) Partition() int32                { return c.partition }
-func (c *streamClaim) Start() orderly.Position         { return orderly.Position{Offset: orderly.NoOffset} }
-func (c *streamClaim) Records() <-chan *orderly.Record { return c.records }
-func (c *streamClaim) Revoked() <-chan struct{}        { return c.revoked }
-func (c *streamClaim) Pause()                          { c.paused.Store(true) }
+func (c *streamClaim) Topic() string                     { return "t" }
+func (c *streamClaim) Partition() int32                  { return c.partition }
+func (c *streamClaim) Start() orderly.Position           { return orderly.Position{Offset: orderly.NoOffset} }
+func (c *streamClaim) Records() <-chan []*orderly.Record { return c.records }
+func (c *streamClaim) Revoked() <-chan struct{}          { return c.revoked }
+func (c *streamClaim) Pause()                            { c.paused.Store(true) }
 func (c *streamClaim) Resume() {
 	c.paused.Store(false)
 	select {

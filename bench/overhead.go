@@ -123,10 +123,12 @@ func overheadBaseline(o *options, log *memory.Log, n int) (Result, error) {
 	go func() {
 		consumed <- m.Consume(ctx, func(c orderly.Claim) {
 			next := int64(-1)
-			for r := range c.Records() {
-				tr.begin()
-				next = r.Offset + 1
-				tr.end()
+			for b := range c.Records() {
+				for _, r := range b {
+					tr.begin()
+					next = r.Offset + 1
+					tr.end()
+				}
 			}
 			if next >= 0 {
 				if err := c.Commit(context.Background(), next, ""); err != nil {

@@ -154,9 +154,9 @@ func readOne(log *memory.Log, topic string) (*orderly.Record, error) {
 	defer cancel()
 	err := log.Member("reader", []string{topic}).Consume(ctx, func(c orderly.Claim) {
 		select {
-		case rec := <-c.Records():
+		case b := <-c.Records():
 			select {
-			case got <- rec:
+			case got <- b[0]:
 			default:
 			}
 			cancel()

@@ -82,14 +82,46 @@ func (e *env) nextClaim(cr *claimRun) orderly.Claim {
 // produced at offset want of c's partition.
 func (e *env) receive(c orderly.Claim, want int64) *orderly.Record {
 	e.t.Helper()
-	select {
-	case r, ok := <-c.Records():
-		require.True(e.t, ok, "partition %d: Records closed while waiting for offset %d", c.Partition(), want)
-		e.checkRecord(c, r, want)
-		return r
-	case <-time.After(e.s.wait):
+	r, ok, timedOut := e.next(c, time.After(e.s.wait))
+	switch {
+	case timedOut:
 		e.t.Fatalf("partition %d: offset %d not delivered within %v", c.Partition(), want, e.s.wait)
-		return nil
+	case !ok:
+		e.t.Fatalf("partition %d: Records closed while waiting for offset %d", c.Partition(), want)
+	}
+	e.checkRecord(c, r, want)
+	return r
+}
+
+// next returns c's next record: the rest of the last batch first, then the
+// next batch from Records, whose shape it checks (not empty, offsets
+// increasing within it and from the batch before). ok is false when
+// Records is closed; timedOut is true when timeout fired first.
+func (e *env) next(c orderly.Claim, timeout <-chan time.Time) (r *orderly.Record, ok, timedOut bool) {
+	e.t.Helper()
+	if rest := e.unread[c]; len(rest) > 0 {
+		e.unread[c] = rest[1:]
+		return rest[0], true, false
+	}
+	select {
+	case b, ok := <-c.Records():
+		if !ok {
+			return nil, false, false
+		}
+		require.NotEmpty(e.t, b, "partition %d: an empty batch on Records", c.Partition())
+		last, seen := e.last[c]
+		for i, r := range b {
+			require.NotNil(e.t, r, "partition %d: a nil record in a batch", c.Partition())
+			if seen || i > 0 {
+				require.Greater(e.t, r.Offset, last, "partition %d: offsets must increase within and across batches", c.Partition())
+			}
+			last = r.Offset
+		}
+		e.last[c] = last
+		e.unread[c] = b[1:]
+		return b[0], true, false
+	case <-timeout:
+		return nil, false, true
 	}
 }
 
@@ -218,23 +250,30 @@ func testPauseResume(e *env) {
 		e.receive(other1, o) // a paused partition does not hold the others back
 	}
 
+	// The rest of a batch received before Pause was delivered before it.
+	delivered := before + len(e.unread[paused])
 	next := before
 	deadline := time.After(e.s.wait)
 	for quiet := false; !quiet; {
 		select {
-		case r, ok := <-paused.Records():
-			require.True(e.t, ok, "Records closed while paused")
+		case <-deadline:
+			e.t.Fatalf("records of the paused partition kept arriving for %v (%d after Pause)", e.s.wait, next-delivered)
+		default:
+		}
+		r, ok, timedOut := e.next(paused, time.After(e.s.quiet))
+		switch {
+		case timedOut:
+			quiet = true
+		case !ok:
+			e.t.Fatalf("Records closed while paused")
+		default:
 			require.Less(e.t, next, total, "more records than produced")
 			e.checkRecord(paused, r, offsets[next])
 			next++
-		case <-time.After(e.s.quiet):
-			quiet = true
-		case <-deadline:
-			e.t.Fatalf("records of the paused partition kept arriving for %v (%d after Pause)", e.s.wait, next-before)
 		}
 	}
 	if slack > 0 {
-		require.LessOrEqual(e.t, next-before, slack, "records arrived after Pause beyond Features.PauseSlack")
+		require.LessOrEqual(e.t, next-delivered, slack, "records arrived after Pause beyond Features.PauseSlack")
 	}
 	require.Less(e.t, next, total,
 		"all %d records arrived although partition 0 was paused after %d: Pause had no effect (or raise RecordsPerTest above the adapter's read-ahead)", total, before)

@@ -37,6 +37,11 @@ type env struct {
 	end   map[int32]int64 // next offset after the last produced record, per partition
 	runs  []*run
 	gates []*gate
+
+	// unread holds, per claim read record by record (claim_tests.go), the
+	// rest of the last batch received; last is the last offset received.
+	unread map[orderly.Claim][]*orderly.Record
+	last   map[orderly.Claim]int64
 }
 
 func newEnv(t *testing.T, s settings, c Cluster, name string) *env {
@@ -47,6 +52,9 @@ func newEnv(t *testing.T, s settings, c Cluster, name string) *env {
 		obs:   newObserver(),
 		j:     newJournal(),
 		end:   make(map[int32]int64),
+
+		unread: make(map[orderly.Claim][]*orderly.Record),
+		last:   make(map[orderly.Claim]int64),
 	}
 	t.Cleanup(e.cleanup)
 	return e

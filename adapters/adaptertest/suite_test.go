@@ -87,7 +87,7 @@ func (m brokenMember) Consume(ctx context.Context, serve func(orderly.Claim)) er
 type brokenClaim struct {
 	orderly.Claim
 	mode    string
-	records <-chan *orderly.Record
+	records <-chan []*orderly.Record
 }
 
 func newBrokenClaim(c orderly.Claim, mode string) *brokenClaim {
@@ -98,7 +98,7 @@ func newBrokenClaim(c orderly.Claim, mode string) *brokenClaim {
 	return b
 }
 
-func (c *brokenClaim) Records() <-chan *orderly.Record { return c.records }
+func (c *brokenClaim) Records() <-chan []*orderly.Record { return c.records }
 
 func (c *brokenClaim) Start() orderly.Position {
 	if c.mode == "lose-start" {
@@ -129,10 +129,10 @@ func (c *brokenClaim) Commit(ctx context.Context, next int64, metadata string) e
 	return c.Claim.Commit(ctx, next, metadata)
 }
 
-// swapped delivers c's records with offsets 3 and 4 (and every pair 10
-// further) swapped.
-func swapped(c orderly.Claim) <-chan *orderly.Record {
-	out := make(chan *orderly.Record)
+// swapped delivers c's records one per batch, with offsets 3 and 4 (and
+// every pair 10 further) swapped.
+func swapped(c orderly.Claim) <-chan []*orderly.Record {
+	out := make(chan []*orderly.Record)
 	// Owned by the claim: ends when the claim's Records is closed or the
 	// claim is revoked and nobody reads any more.
 	go func() {
@@ -140,13 +140,13 @@ func swapped(c orderly.Claim) <-chan *orderly.Record {
 		var held *orderly.Record
 		send := func(r *orderly.Record) bool {
 			select {
-			case out <- r:
+			case out <- []*orderly.Record{r}:
 				return true
 			case <-c.Revoked():
 				return false
 			}
 		}
-		for r := range c.Records() {
+		for r := range records(c) {
 			switch {
 			case r.Offset%10 == 3:
 				held = r
@@ -167,4 +167,17 @@ func swapped(c orderly.Claim) <-chan *orderly.Record {
 		}
 	}()
 	return out
+}
+
+// records yields the records of c's batches, one by one.
+func records(c orderly.Claim) func(yield func(*orderly.Record) bool) {
+	return func(yield func(*orderly.Record) bool) {
+		for b := range c.Records() {
+			for _, r := range b {
+				if !yield(r) {
+					return
+				}
+			}
+		}
+	}
 }

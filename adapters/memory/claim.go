@@ -19,7 +19,9 @@ type claim struct {
 	start     orderly.Position
 
 	// records is sent on and closed only by the claim's fetcher.
-	records chan *orderly.Record
+	records chan []*orderly.Record
+	// batch is the most records one batch carries: the fetch buffer.
+	batch int
 	// revoked is closed by revoke, under Log.mu: when the partition moves
 	// away, the member leaves or crashes, or serve returns. It also stops
 	// the fetcher.
@@ -49,7 +51,8 @@ func newClaim(l *Log, g *group, m *Member, tp TopicPartition, p *partition, star
 		tp:           tp,
 		partition:    p,
 		start:        start,
-		records:      make(chan *orderly.Record, m.fetchBuffer),
+		records:      make(chan []*orderly.Record, 1),
+		batch:        m.fetchBuffer,
 		revoked:      make(chan struct{}),
 		pauseChanged: make(chan struct{}),
 	}
@@ -58,12 +61,12 @@ func newClaim(l *Log, g *group, m *Member, tp TopicPartition, p *partition, star
 // Topic, Partition, Start, Records and Revoked are documented on
 // orderly.Claim; none of them blocks.
 
-func (c *claim) Topic() string                   { return c.tp.Topic }
-func (c *claim) Partition() int32                { return c.tp.Partition }
-func (c *claim) Start() orderly.Position         { return c.start }
-func (c *claim) Records() <-chan *orderly.Record { return c.records }
-func (c *claim) Revoked() <-chan struct{}        { return c.revoked }
-func (c *claim) String() string                  { return fmt.Sprintf("claim %s of %s", c.tp, c.member.id) }
+func (c *claim) Topic() string                     { return c.tp.Topic }
+func (c *claim) Partition() int32                  { return c.tp.Partition }
+func (c *claim) Start() orderly.Position           { return c.start }
+func (c *claim) Records() <-chan []*orderly.Record { return c.records }
+func (c *claim) Revoked() <-chan struct{}          { return c.revoked }
+func (c *claim) String() string                    { return fmt.Sprintf("claim %s of %s", c.tp, c.member.id) }
 
 // pauseState returns whether the claim is paused and the channel that is
 // closed when that changes.
@@ -75,8 +78,8 @@ func (c *claim) pauseState() (bool, <-chan struct{}) {
 
 // Pause stops the fetcher from sending more records: after Pause returns,
 // at most the member's fetch buffer (WithFetchBuffer) more records arrive
-// on Records, those the fetcher had already placed in the channel. It never
-// blocks and is idempotent.
+// on Records, the one batch the fetcher had already placed in the channel.
+// It never blocks and is idempotent.
 func (c *claim) Pause() { c.setPaused(true) }
 
 // Resume lets the fetcher continue after Pause. It never blocks and is
@@ -131,14 +134,22 @@ func (c *claim) revoke() {
 // end of the partition it waits for the next append, while paused for
 // Resume, and with a full channel for room; each wait also ends on revoke.
 //
+// Each batch is a slice of the log itself (zero copy) of at most c.batch
+// records, whatever was there when it was read; the channel holds one
+// batch, so at most c.batch records wait in it.
+//
 // An offset above the end of the partition waits until the partition
 // grows to it, so the first record delivered is always at or above Start.
 func (c *claim) fetch() {
 	defer close(c.records)
 	next := max(c.start.Offset, 0)
 	paused, changed := c.pauseState()
-	var batch []*orderly.Record
 	for {
+		select {
+		case <-changed: // a pause flipped while we waited for something else
+			paused, changed = c.pauseState()
+		default:
+		}
 		if paused {
 			select {
 			case <-changed:
@@ -148,28 +159,26 @@ func (c *claim) fetch() {
 			}
 			continue
 		}
+		batch, wake := c.partition.read(next)
 		if len(batch) == 0 {
-			var wake <-chan struct{}
-			batch, wake = c.partition.read(next)
-			if len(batch) == 0 {
-				select {
-				case <-wake:
-				case <-changed:
-					paused, changed = c.pauseState()
-				case <-c.revoked:
-					return
-				}
-				continue
+			select {
+			case <-wake:
+			case <-changed:
+				paused, changed = c.pauseState()
+			case <-c.revoked:
+				return
 			}
+			continue
 		}
+		n := min(len(batch), c.batch)
+		batch = batch[:n:n]
 		// A select waiting here when Pause closes changed is woken by the
 		// close and sends nothing. A select entered just after Pause may
-		// still send one record, but only into free buffer space: what
+		// still send one batch, but only into free buffer space: what
 		// arrives after Pause returns never exceeds the buffer.
 		select {
-		case c.records <- batch[0]:
-			batch = batch[1:]
-			next++
+		case c.records <- batch:
+			next += int64(len(batch))
 		case <-changed:
 			paused, changed = c.pauseState()
 		case <-c.revoked:

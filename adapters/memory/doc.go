@@ -41,12 +41,14 @@
 //     committed offset beyond the end of the partition waits for the
 //     partition to grow to it (the first record delivered is never below
 //     Start).
-//   - Fetching. One fetcher goroutine per claim copies records into the
-//     Records channel, whose capacity is the member's fetch buffer
-//     (WithFetchBuffer, default 64). With a full channel it waits for room;
-//     at the end of the partition it waits for the next append; it never
-//     polls. Pause stops it from sending more: after Pause returns at most
-//     the fetch buffer more records arrive, those already in the channel.
+//   - Fetching. One fetcher goroutine per claim hands the Records channel
+//     batches of what the partition holds, each a zero-copy slice of the
+//     log of at most the member's fetch buffer (WithFetchBuffer, default
+//     64); the channel holds one batch. With a full channel it waits for
+//     room; at the end of the partition it waits for the next append; it
+//     never polls. Pause stops it from sending more: after Pause returns at
+//     most the fetch buffer more records arrive, the batch already in the
+//     channel.
 //     Resume lets it continue. Both never block and are idempotent.
 //   - Commits. Claim.Commit stores the position synchronously while the
 //     claim is in service: also after Revoked is closed, until its serve

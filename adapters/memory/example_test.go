@@ -25,13 +25,15 @@ func Example() {
 	m := l.Member("billing", []string{"orders"})
 	err := m.Consume(ctx, func(c orderly.Claim) {
 		fmt.Println("start:", c.Start().Offset == orderly.NoOffset)
-		for r := range c.Records() {
-			fmt.Printf("%s/%d@%d %s=%s\n", r.Topic, r.Partition, r.Offset, r.Key, r.Value)
-			if err := c.Commit(ctx, r.Offset+1, ""); err != nil {
-				fmt.Println("commit:", err)
-			}
-			if r.Offset == 2 {
-				cancel() // done: Consume revokes the claim and returns
+		for batch := range c.Records() {
+			for _, r := range batch {
+				fmt.Printf("%s/%d@%d %s=%s\n", r.Topic, r.Partition, r.Offset, r.Key, r.Value)
+				if err := c.Commit(ctx, r.Offset+1, ""); err != nil {
+					fmt.Println("commit:", err)
+				}
+				if r.Offset == 2 {
+					cancel() // done: Consume revokes the claim and returns
+				}
 			}
 		}
 	})

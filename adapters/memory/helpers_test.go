@@ -107,7 +107,7 @@ func (r *recorder) serve(member string) func(orderly.Claim) {
 		}()
 
 		next := max(c.Start().Offset, 0)
-		for rec := range c.Records() {
+		for rec := range each(c) {
 			if rec.Topic != tp.Topic || rec.Partition != tp.Partition || rec.Offset != next {
 				r.problem("%s of %s: got %s/%d@%d, want offset %d", member, tp, rec.Topic, rec.Partition, rec.Offset, next)
 			}
@@ -193,4 +193,21 @@ func requireMonotonicCommits(t tb, l *memory.Log, group, topic string) {
 
 func tp(topic string, partition int32) memory.TopicPartition {
 	return memory.TopicPartition{Topic: topic, Partition: partition}
+}
+
+// each yields the records of c's batches, one by one, checking that no
+// batch is empty.
+func each(c orderly.Claim) func(yield func(*orderly.Record) bool) {
+	return func(yield func(*orderly.Record) bool) {
+		for b := range c.Records() {
+			if len(b) == 0 {
+				panic("memory: an empty batch on Records")
+			}
+			for _, r := range b {
+				if !yield(r) {
+					return
+				}
+			}
+		}
+	}
 }

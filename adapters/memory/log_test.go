@@ -89,7 +89,7 @@ func readOne(t *testing.T, l *memory.Log, topic string, partition int32) *orderl
 		if c.Partition() != partition {
 			return
 		}
-		got <- <-c.Records()
+		got <- (<-c.Records())[0]
 	})
 	rec := <-got
 	require.NoError(t, r.stop())

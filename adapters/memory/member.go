@@ -10,17 +10,17 @@ import (
 	"github.com/orderly-go/orderly"
 )
 
-// DefaultFetchBuffer is the capacity of a claim's Records channel when
+// DefaultFetchBuffer is the records a claim fetches ahead when
 // WithFetchBuffer is not given.
 const DefaultFetchBuffer = 64
 
 // MemberOption configures a Member.
 type MemberOption func(*Member)
 
-// WithFetchBuffer sets the capacity of each claim's Records channel: the
-// records the member fetches ahead of the engine, and so the most that can
-// still arrive after Pause (the "slack"). The default is
-// DefaultFetchBuffer; values below 1 mean 1.
+// WithFetchBuffer sets how many records each claim fetches ahead of the
+// engine: its Records channel holds one batch of at most n records, so n is
+// also the most that can still arrive after Pause (the "slack"). The
+// default is DefaultFetchBuffer; values below 1 mean 1.
 func WithFetchBuffer(n int) MemberOption { return func(m *Member) { m.fetchBuffer = max(n, 1) } }
 
 // WithID sets the member's ID, a label for logs and tests that need not be

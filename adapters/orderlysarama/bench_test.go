@@ -99,12 +99,11 @@ func BenchmarkAdapter(b *testing.B) {
 		err := src.Consume(ctx, func(cl orderly.Claim) {
 			for {
 				select {
-				case r, ok := <-cl.Records():
+				case b, ok := <-cl.Records():
 					if !ok {
 						return
 					}
-					_ = r
-					if n.Add(1) == benchRecords {
+					if n.Add(int64(len(b))) >= benchRecords {
 						cancel()
 					}
 				case <-cl.Revoked():

@@ -675,7 +675,7 @@ type chaosClaim struct {
 	id      int // per partition, in grant order
 	seq     int
 	start   orderly.Position
-	records chan *orderly.Record
+	records chan []*orderly.Record
 	ended   chan struct{} // closed when serve returned
 	fwd     sync.WaitGroup
 
@@ -688,7 +688,7 @@ type chaosClaim struct {
 func (ch *chaos) granted(m *chaosMember, c orderly.Claim) *chaosClaim {
 	cl := &chaosClaim{
 		Claim: c, ch: ch, m: m, start: c.Start(),
-		records:     make(chan *orderly.Record),
+		records:     make(chan []*orderly.Record),
 		ended:       make(chan struct{}),
 		serving:     true,
 		lastStarted: make(map[string]int64),
@@ -711,12 +711,16 @@ func (ch *chaos) granted(m *chaosMember, c orderly.Claim) *chaosClaim {
 func (cl *chaosClaim) forward() {
 	defer cl.fwd.Done()
 	defer close(cl.records)
-	for r := range cl.Claim.Records() {
-		cl.ch.byRecord.Store(r, cl)
+	for b := range cl.Claim.Records() {
+		for _, r := range b {
+			cl.ch.byRecord.Store(r, cl)
+		}
 		select {
-		case cl.records <- r:
+		case cl.records <- b:
 		case <-cl.ended:
-			cl.ch.byRecord.Delete(r)
+			for _, r := range b {
+				cl.ch.byRecord.Delete(r)
+			}
 			return
 		}
 	}
@@ -730,7 +734,7 @@ func (cl *chaosClaim) returned() {
 	cl.ch.mu.Unlock()
 }
 
-func (cl *chaosClaim) Records() <-chan *orderly.Record { return cl.records }
+func (cl *chaosClaim) Records() <-chan []*orderly.Record { return cl.records }
 
 func (cl *chaosClaim) revoked() bool {
 	select {

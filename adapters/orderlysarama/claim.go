@@ -12,11 +12,12 @@ import (
 	"github.com/orderly-go/orderly"
 )
 
-// recordsBuffer is the capacity of a claim's Records channel: enough for
-// the forwarder and the engine's dispatcher to hand records over in runs
-// rather than one goroutine switch per record, small next to sarama's own
+// maxBatch is the most records one batch on Records carries. The
+// forwarder takes what sarama has at hand, up to this many, so the engine's
+// dispatcher gets records in runs rather than one goroutine switch per
+// record; Records holds one batch, small next to sarama's own
 // Consumer.ChannelBufferSize.
-const recordsBuffer = 64
+const maxBatch = 64
 
 // claim is the orderly.Claim for one sarama ConsumerGroupClaim.
 //
@@ -34,8 +35,8 @@ type claim struct {
 	log       *slog.Logger
 	tp        map[string][]int32 // {topic: {partition}} for Pause and Resume; read-only
 
-	records chan *orderly.Record // sent on and closed by forward only
-	revoked chan struct{}        // closed by revoke, once
+	records chan []*orderly.Record // sent on and closed by forward only
+	revoked chan struct{}          // closed by revoke, once
 	revoke  func()
 	ended   atomic.Bool // serve returned: Commit fails with ErrClaimEnded
 	workers sync.WaitGroup
@@ -56,7 +57,7 @@ func newClaim(h *handler, sess sarama.ConsumerGroupSession, sc sarama.ConsumerGr
 		topic: sc.Topic(), partition: sc.Partition(),
 		log:     h.src.log.With(slog.String("topic", sc.Topic()), slog.Int("partition", int(sc.Partition()))),
 		tp:      map[string][]int32{sc.Topic(): {sc.Partition()}},
-		records: make(chan *orderly.Record, recordsBuffer),
+		records: make(chan []*orderly.Record, 1),
 		revoked: make(chan struct{}),
 	}
 	c.revoke = sync.OnceFunc(func() { close(c.revoked) })
@@ -66,15 +67,15 @@ func newClaim(h *handler, sess sarama.ConsumerGroupSession, sc sarama.ConsumerGr
 // Topic, Partition, Start, Records and Revoked are documented on
 // orderly.Claim; none of them blocks.
 
-func (c *claim) Topic() string                   { return c.topic }
-func (c *claim) Partition() int32                { return c.partition }
-func (c *claim) Start() orderly.Position         { return c.start }
-func (c *claim) Records() <-chan *orderly.Record { return c.records }
-func (c *claim) Revoked() <-chan struct{}        { return c.revoked }
+func (c *claim) Topic() string                     { return c.topic }
+func (c *claim) Partition() int32                  { return c.partition }
+func (c *claim) Start() orderly.Position           { return c.start }
+func (c *claim) Records() <-chan []*orderly.Record { return c.records }
+func (c *claim) Revoked() <-chan struct{}          { return c.revoked }
 
 // Pause stops sarama from fetching the partition (ConsumerGroup.Pause):
 // the fetch in flight and what sarama already buffered (up to
-// Consumer.ChannelBufferSize messages, plus this claim's Records buffer)
+// Consumer.ChannelBufferSize messages, plus this claim's Records batch)
 // may still arrive. Resume undoes it. Both are idempotent and only take
 // the sarama consumer's lock briefly.
 func (c *claim) Pause() { c.setPaused(true) }
@@ -163,8 +164,10 @@ func (c *claim) watch(sessionDone <-chan struct{}, errs <-chan *sarama.ConsumerE
 	}
 }
 
-// forward converts sarama messages into records until Messages closes
-// (then it revokes the claim) or the claim is revoked, then closes Records.
+// forward converts sarama messages into batches of records until Messages
+// closes (then it revokes the claim) or the claim is revoked, then closes
+// Records. A batch is one message it waited for plus what sarama has
+// already buffered behind it, up to maxBatch.
 func (c *claim) forward() {
 	defer close(c.records)
 	msgs := c.sc.Messages()
@@ -183,12 +186,46 @@ func (c *claim) forward() {
 			c.revoke()
 			return
 		}
+		batch, closed := c.gather(m, msgs)
 		select {
-		case c.records <- toRecord(m):
+		case c.records <- batch:
 		case <-c.revoked:
 			return
 		}
+		if closed {
+			c.log.Debug("orderlysarama: claim revoked: messages closed")
+			c.revoke()
+			return
+		}
 	}
+}
+
+// gather makes a batch of first and the messages msgs holds now, up to
+// maxBatch, without waiting. The records of a batch share one allocation.
+// closed reports that msgs was found closed.
+func (c *claim) gather(first *sarama.ConsumerMessage, msgs <-chan *sarama.ConsumerMessage) (batch []*orderly.Record, closed bool) {
+	ms := make([]*sarama.ConsumerMessage, 1, maxBatch)
+	ms[0] = first
+more:
+	for len(ms) < maxBatch {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				closed = true
+				break more
+			}
+			ms = append(ms, m)
+		default:
+			break more
+		}
+	}
+	recs := make([]orderly.Record, len(ms))
+	batch = make([]*orderly.Record, len(ms))
+	for i, m := range ms {
+		toRecord(&recs[i], m)
+		batch[i] = &recs[i]
+	}
+	return batch, closed
 }
 
 // end runs after serve returned: commits fail from now on, the claim's
@@ -207,12 +244,12 @@ func (c *claim) end() {
 	}
 }
 
-// toRecord converts m without copying its key, value or header values:
+// toRecord fills r from m without copying its key, value or header values:
 // sarama decodes each message into slices of its own and never touches
-// them again. It makes the record, and for a message with headers the
-// headers slice and one string holding every header key.
-func toRecord(m *sarama.ConsumerMessage) *orderly.Record {
-	r := &orderly.Record{
+// them again. For a message with headers it makes the headers slice and
+// one string holding every header key.
+func toRecord(r *orderly.Record, m *sarama.ConsumerMessage) {
+	*r = orderly.Record{
 		Topic:     m.Topic,
 		Partition: m.Partition,
 		Offset:    m.Offset,
@@ -223,7 +260,6 @@ func toRecord(m *sarama.ConsumerMessage) *orderly.Record {
 	if len(m.Headers) > 0 {
 		r.Headers = toHeaders(m.Headers)
 	}
-	return r
 }
 
 func toHeaders(hs []*sarama.RecordHeader) []orderly.Header {
