@@ -88,3 +88,26 @@ type EndOffsetter interface {
 type GroupNamer interface {
 	GroupName() string
 }
+
+// ClaimCommit is one claim's position to store, for BatchCommitter.
+type ClaimCommit struct {
+	Claim    Claim
+	Next     int64 // the next offset to read
+	Metadata string
+}
+
+// BatchCommitter is implemented by sources that can store the positions of
+// several of their claims at once (Kafka's OffsetCommit request carries
+// any number of partitions). The engine then commits every partition that
+// moved since the last tick with one CommitBatch call instead of one
+// Claim.Commit per partition; revokes and shutdown still commit each
+// claim with Claim.Commit.
+//
+// CommitBatch returns one error per commit, in order (nil: stored). Each
+// has the meaning Claim.Commit gives it for that claim: a claim that has
+// ended or whose member was fenced stores nothing and gets an error. The
+// claims are ones this source granted and has not ended; CommitBatch may
+// block until ctx is done and is safe for concurrent use.
+type BatchCommitter interface {
+	CommitBatch(ctx context.Context, commits []ClaimCommit) []error
+}
