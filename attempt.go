@@ -21,11 +21,15 @@ func (p *partition) receive(t *task) (time.Duration, bool) {
 		p.abandon(t) // revoked before it finished: the next owner handles it
 		return 0, false
 	}
-	if !t.deadLetter && p.isParked(t) {
-		t.deadLetter, t.err = true, ErrKeyParked
+	if (t.fail == nil || !t.fail.deadLetter) && p.isParked(t) {
+		f := t.failState()
+		f.deadLetter, f.err = true, ErrKeyParked
 	}
-	if t.deadLetter {
+	if t.fail != nil && t.fail.deadLetter {
 		return p.writeDeadLetter(t)
+	}
+	if t.fail != nil && t.fail.unroutable && t.attempt == 0 {
+		return p.failed(t)
 	}
 	return p.attempt(t)
 }
@@ -58,7 +62,11 @@ func (p *partition) attempt(t *task) (time.Duration, bool) {
 		info = p.info(t)
 		info.Started = time.Now()
 		for _, h := range e.cfg.hooks.started {
-			ctx = h.OnRecordStarted(ctx, t.rec, info)
+			e.guard("HookRecordStarted", func() {
+				if c := h.OnRecordStarted(ctx, t.rec, info); c != nil {
+					ctx = c
+				}
+			})
 		}
 	}
 	var stuck *time.Timer
@@ -78,7 +86,7 @@ func (p *partition) attempt(t *task) (time.Duration, bool) {
 		breakerDone(err)
 	}
 	for _, h := range e.cfg.hooks.finished {
-		h.OnRecordFinished(ctx, t.rec, info, err)
+		e.guard("HookRecordFinished", func() { h.OnRecordFinished(ctx, t.rec, info, err) })
 	}
 	if cancel != nil {
 		cancel()
@@ -86,23 +94,23 @@ func (p *partition) attempt(t *task) (time.Duration, bool) {
 
 	switch {
 	case err == nil:
-		e.handled.Add(1)
-		p.complete(t, OutcomeHandled)
+		p.end(t, OutcomeHandled)
 		return 0, false
 	case p.stopping.Load() && p.handlerCtx.Err() != nil:
 		p.abandon(t) // cancelled by the revoke timeout: not done, the next owner handles it
 		return 0, false
 	}
 	e.failed.Add(1)
-	if t.firstFail.IsZero() {
-		t.firstFail = time.Now()
+	f := t.failState()
+	if f.first.IsZero() {
+		f.first = time.Now()
 	}
-	t.err = err
+	f.err = err
 	if e.cfg.retry != nil {
 		if delay, retry := e.cfg.retry.retry(err, t.attempt); retry {
 			e.retried.Add(1)
 			for _, h := range e.cfg.hooks.retried {
-				h.OnRecordRetried(ctx, t.rec, info, err, delay)
+				e.guard("HookRecordRetried", func() { h.OnRecordRetried(ctx, t.rec, info, err, delay) })
 			}
 			p.e.log.LogAttrs(ctx, slog.LevelDebug, "orderly: attempt failed; will retry",
 				RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("delay", delay), slog.Any("error", err))...)
@@ -116,22 +124,22 @@ func (p *partition) attempt(t *task) (time.Duration, bool) {
 // dead-letter sink, then the log.
 func (p *partition) failed(t *task) (time.Duration, bool) {
 	e := p.e
+	f := t.fail
 	if e.cfg.recover != nil {
-		if err := e.cfg.recover(p.handlerCtx, t.rec, t.err); err == nil {
-			e.recovered.Add(1)
-			p.complete(t, OutcomeRecovered)
+		err := e.recoverCall(p.handlerCtx, t.rec, f.err)
+		if err == nil {
+			p.end(t, OutcomeRecovered)
 			return 0, false
-		} else {
-			t.err = err
 		}
+		f.err = err
 	}
 	if e.cfg.deadLetter == nil {
 		p.e.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler failed; record counted as done",
-			RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Any("error", t.err))...)
-		p.complete(t, OutcomeFailed)
+			RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Any("error", f.err))...)
+		p.end(t, OutcomeFailed)
 		return 0, false
 	}
-	t.deadLetter = true
+	f.deadLetter = true
 	p.park(t)
 	return p.writeDeadLetter(t)
 }
@@ -140,32 +148,67 @@ func (p *partition) failed(t *task) (time.Duration, bool) {
 // succeeds or the claim ends.
 func (p *partition) writeDeadLetter(t *task) (time.Duration, bool) {
 	e := p.e
+	f := t.fail
 	ctx := p.handlerCtx
 	if len(e.cfg.hooks.dead) > 0 {
 		info := p.info(t)
 		if n, ok := e.cfg.deadLetter.(DeadLetterTopicNamer); ok {
-			info.DeadLetterTopic = n.DeadLetterTopic(t.rec)
+			e.guard("DeadLetterTopicNamer", func() { info.DeadLetterTopic = n.DeadLetterTopic(t.rec) })
 		}
 		for _, h := range e.cfg.hooks.dead {
-			ctx = h.OnDeadLetterStart(ctx, t.rec, info, t.err)
+			e.guard("HookRecordDeadLettered", func() {
+				if c := h.OnDeadLetterStart(ctx, t.rec, info, f.err); c != nil {
+					ctx = c
+				}
+			})
 		}
 	}
-	err := e.deadLetterCall(ctx, t.rec, DeadLetter{Err: t.err, Attempts: t.attempt, FirstFailure: t.firstFail, Group: e.group})
+	err := e.deadLetterCall(ctx, t.rec, DeadLetter{Err: f.err, Attempts: t.attempt, FirstFailure: f.first, Group: e.group})
 	for _, h := range e.cfg.hooks.dead {
-		h.OnDeadLetterEnd(ctx, t.rec, err)
+		e.guard("HookRecordDeadLettered", func() { h.OnDeadLetterEnd(ctx, t.rec, err) })
 	}
 	if err != nil {
-		t.dlAttempts++
-		delay := e.dlBackoff.Backoff(t.dlAttempts)
+		f.dlAttempts++
+		delay := e.dlBackoff.Backoff(f.dlAttempts)
 		p.e.log.LogAttrs(ctx, slog.LevelWarn, "orderly: dead-letter write failed; will retry",
 			RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("delay", delay), slog.Any("error", err))...)
 		return delay, true
 	}
-	e.deadLettered.Add(1)
 	p.e.log.LogAttrs(ctx, slog.LevelWarn, "orderly: record dead-lettered",
-		RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Any("error", t.err))...)
-	p.complete(t, OutcomeDeadLettered)
+		RecordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Any("error", f.err))...)
+	p.end(t, OutcomeDeadLettered)
 	return 0, false
+}
+
+// end closes t's journey with outcome o and tells the hooks; the group's
+// Done then marks it done (unless abandoned) and gives back its credits.
+func (p *partition) end(t *task, o Outcome) {
+	t.outcome = o
+	if len(p.e.cfg.hooks.done) == 0 {
+		return
+	}
+	var err error
+	if o != OutcomeHandled {
+		err = t.lastErr()
+	}
+	info := p.info(t)
+	for _, h := range p.e.cfg.hooks.done {
+		p.e.guard("HookRecordDone", func() { h.OnRecordDone(t.rec, info, o, err) })
+	}
+}
+
+// abandon ends t without completing it: its claim is ending and the next
+// owner handles it. Hooks hear of it only if it had started.
+func (p *partition) abandon(t *task) {
+	if t.attempt > 0 || (t.fail != nil && t.fail.deadLetter) {
+		p.end(t, OutcomeAbandoned)
+		return
+	}
+	t.outcome = OutcomeAbandoned
+}
+
+func (p *partition) info(t *task) RecordInfo {
+	return RecordInfo{Group: p.e.group, Dispatched: t.dispatched, Attempt: t.attempt}
 }
 
 // admitRate takes a rate-limit token for the next attempt, or says how

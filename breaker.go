@@ -87,8 +87,9 @@ type breaker struct {
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 	coolDown time.Duration
 
-	mu     sync.Mutex // guards open and timer
+	mu     sync.Mutex // guards open, seq, timer and opened
 	open   bool
+	seq    uint64 // bumped on every change of open: orders the valves' reports
 	timer  *time.Timer
 	opened time.Time
 }
@@ -119,16 +120,18 @@ func (b *breaker) changed(_ string, from, to gobreaker.State) {
 	switch to {
 	case gobreaker.StateOpen:
 		b.open, b.opened = true, time.Now()
+		b.seq++
 		if b.timer != nil {
 			b.timer.Stop()
 		}
 		// Owned by the breaker: makes gobreaker notice the cool-down's end.
 		b.timer = time.AfterFunc(b.coolDown, func() { b.cb.State() })
-		b.e.setAll(backpressure.ReasonBreaker, true)
+		b.apply(b.e.partitions())
 	default:
 		if b.open {
 			b.open = false
-			b.e.setAll(backpressure.ReasonBreaker, false)
+			b.seq++
+			b.apply(b.e.partitions())
 		}
 	}
 }
@@ -144,6 +147,27 @@ func (b *breaker) admit() (done func(error), wait time.Duration) {
 	defer b.mu.Unlock()
 	wait = time.Until(b.opened.Add(b.coolDown))
 	return nil, max(wait, 10*time.Millisecond)
+}
+
+// apply sets the breaker's pause reason on ps to its current state; b.mu
+// must be held. Valves take the report only if it is newer than the last
+// one they applied, so a partition that read the state as it started and
+// the breaker changing at that moment end up agreeing whatever the order.
+func (b *breaker) apply(ps []*partition) {
+	for _, p := range ps {
+		p.valve.SetIfNewer(backpressure.ReasonBreaker, b.open, b.seq)
+	}
+}
+
+// join gives a partition that just started the breaker's state. The
+// partition is in the engine's list before it calls join, so a change
+// after join reaches it through apply.
+func (b *breaker) join(p *partition) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seq > 0 {
+		p.valve.SetIfNewer(backpressure.ReasonBreaker, b.open, b.seq)
+	}
 }
 
 func (b *breaker) isOpen() bool {

@@ -3,9 +3,11 @@ package orderly
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"math"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,9 +34,16 @@ type Engine struct {
 
 	ran    atomic.Bool
 	runCtx context.Context // Run's context; set before any claim is served
+	seed   maphash.Seed    // hashes record keys for the key actors
 
-	mu    sync.Mutex // guards parts
-	parts map[*partition]struct{}
+	// parts is the claims being served, copied on write: readers (Stats,
+	// ReleaseKey, the engine-wide pause reasons) load it with no lock, so
+	// that nothing that reads it can wait on a lock a hook may hold.
+	parts atomic.Pointer[[]*partition]
+	// mu guards writes of parts and ended. No user code and no adapter
+	// call runs under it, and no other lock is taken under it.
+	mu    sync.Mutex
+	ended counts // counters of the partitions that have ended
 
 	group     string        // the consumer group, if the source names it
 	timed     bool          // some hook needs dispatch and start times
@@ -42,13 +51,10 @@ type Engine struct {
 	limiter   *rate.Limiter // engine-wide rate limit; nil if none
 	dlBackoff RetryPolicy   // for failed dead-letter writes
 
-	inFlight     atomic.Int64  // handler calls running
-	handled      atomic.Uint64 // handler calls that returned nil
-	failed       atomic.Uint64 // handler calls that returned an error or panicked
-	retried      atomic.Uint64 // failed attempts that were retried
-	recovered    atomic.Uint64 // records the recovery function declared done
-	deadLettered atomic.Uint64 // records written to the dead-letter sink
-	stuck        atomic.Int64  // handler calls running past twice their deadline
+	inFlight atomic.Int64  // handler calls running
+	failed   atomic.Uint64 // handler calls that returned an error or panicked
+	retried  atomic.Uint64 // failed attempts that were retried
+	stuck    atomic.Int64  // handler calls running past twice their deadline
 }
 
 // New returns an engine that consumes src with h. It checks every option
@@ -80,10 +86,8 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 	for i := len(cfg.middleware) - 1; i >= 0; i-- {
 		h = cfg.middleware[i](h)
 	}
-	e := &Engine{
-		src: src, handler: h, cfg: cfg, log: cfg.logger,
-		parts: make(map[*partition]struct{}),
-	}
+	e := &Engine{src: src, handler: h, cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed()}
+	e.parts.Store(new([]*partition))
 	if g, ok := src.(GroupNamer); ok {
 		e.group = g.GroupName()
 	}
@@ -101,7 +105,7 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 	if cfg.retry != nil {
 		e.dlBackoff = *cfg.retry
 	}
-	e.sched = actors.NewScheduler(cfg.concurrency, e.escapedPanic)
+	e.sched = actors.NewScheduler(cfg.concurrency, 0, e.escapedPanic)
 	e.records = backpressure.NewCredits(int64(cfg.engine.records), lowMark(int64(cfg.engine.records), cfg.lowMark),
 		func() { e.resumeAll(backpressure.ReasonEngineRecords) })
 	e.bytes = backpressure.NewCredits(cfg.engine.bytes, lowMark(cfg.engine.bytes, cfg.lowMark),
@@ -126,17 +130,27 @@ func (e *Engine) Run(ctx context.Context) error {
 		return ErrAlreadyRunning
 	}
 	e.runCtx = ctx
-	e.committer = committer.NewActor(committer.Config{
+	cc := committer.Config{
 		Interval: e.cfg.commitInterval,
-		Every:    e.cfg.commitEvery,
-		Mailbox:  2*e.cfg.engine.records + 1024,
+		Timeout:  e.cfg.commitTimeout,
 		Logger:   e.log,
 		OnCommit: e.onCommit,
-	})
+	}
+	if bc, ok := e.src.(BatchCommitter); ok {
+		cc.Batch = func(ctx context.Context, reqs []committer.Request) []error {
+			commits := make([]ClaimCommit, len(reqs))
+			for i, r := range reqs {
+				commits[i] = ClaimCommit{Claim: r.Target.(Claim), Next: r.Next, Metadata: r.Metadata}
+			}
+			return bc.CommitBatch(ctx, commits)
+		}
+	}
+	e.committer = committer.NewActor(cc)
 	// Owned by Run, which stops it (after every claim is closed) and waits.
 	go e.committer.Run()
 	err := e.src.Consume(ctx, e.serve)
 	e.committer.Stop()
+	e.sched.Close()
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return nil
 	}
@@ -148,24 +162,32 @@ func (e *Engine) Run(ctx context.Context) error {
 func (e *Engine) serve(c Claim) {
 	p := newPartition(e, c)
 	e.mu.Lock()
-	e.parts[p] = struct{}{}
+	parts := append(slices.Clone(*e.parts.Load()), p)
+	e.parts.Store(&parts)
 	e.mu.Unlock()
 	defer func() {
+		p.group.Lock()
+		final := p.counts
+		p.group.Unlock()
 		e.mu.Lock()
-		delete(e.parts, p)
+		parts := slices.DeleteFunc(slices.Clone(*e.parts.Load()), func(q *partition) bool { return q == p })
+		e.parts.Store(&parts)
+		e.ended.add(final)
 		e.mu.Unlock()
 	}()
 	p.run()
 }
 
+// partitions returns the claims being served now. It takes no lock.
+func (e *Engine) partitions() []*partition { return *e.parts.Load() }
+
 // resumeAll lifts an engine-level pause reason from every partition.
 func (e *Engine) resumeAll(r backpressure.Reason) { e.setAll(r, false) }
 
-// setAll sets or lifts a pause reason on every partition.
+// setAll sets or lifts a pause reason on every partition. It takes no lock
+// and calls nothing but the valves, so it may run under any lock.
 func (e *Engine) setAll(r backpressure.Reason, on bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for p := range e.parts {
+	for _, p := range e.partitions() {
 		p.valve.Set(r, on)
 	}
 }
@@ -182,17 +204,16 @@ func (e *Engine) onCommit(cp *committer.Partition, c committer.Commit) {
 	info := CommitInfo{Topic: t.Topic(), Partition: t.Partition(), Group: e.group,
 		From: c.From, To: c.To, Records: c.Records, Final: c.Final, Err: c.Err, Took: c.Took}
 	for _, h := range e.cfg.hooks.commit {
-		h.OnCommit(info)
+		e.guard("HookCommit", func() { h.OnCommit(info) })
 	}
 }
 
 // ReleaseKey releases a key parked on a partition (see WithKeyParking): its
 // next records are handled again. It reports whether the key was parked on
-// a partition this engine holds. Safe to call from any goroutine.
+// a partition this engine holds. Safe to call from any goroutine, hooks
+// included.
 func (e *Engine) ReleaseKey(topic string, partition int32, key string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for p := range e.parts {
+	for _, p := range e.partitions() {
 		if p.topic == topic && p.id == partition {
 			return p.release(key)
 		}
@@ -210,8 +231,34 @@ func (e *Engine) call(ctx context.Context, r *Record) (err error) {
 	return e.handler.Handle(ctx, r)
 }
 
-// escapedPanic is the scheduler's last line: a panic outside the handler
-// (in a failure handler, say). The record still counts as received.
+// recoverCall runs the recovery function, turning a panic into a
+// *PanicError: the record then goes on to the dead-letter sink (or the
+// log), as when the function declines it.
+func (e *Engine) recoverCall(ctx context.Context, r *Record, cause error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+			e.log.LogAttrs(ctx, slog.LevelError, "orderly: recovery function panicked; the record goes on to the dead-letter sink",
+				RecordAttrs(r, slog.Any("panic", v))...)
+		}
+	}()
+	return e.cfg.recover(ctx, r, cause)
+}
+
+// guard runs a piece of user code (a hook, a sink's namer) that has no
+// error to return: a panic is logged and swallowed, so that it never
+// wedges a record or the engine.
+func (e *Engine) guard(what string, f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			e.log.Error("orderly: "+what+" panicked; ignored", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+		}
+	}()
+	f()
+}
+
+// escapedPanic is the scheduler's last line: a panic that escaped the
+// engine's own guards. The record still counts as received.
 func (e *Engine) escapedPanic(v any) {
 	e.log.Error("orderly: panic outside the handler recovered", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
 }

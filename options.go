@@ -28,6 +28,7 @@ type config struct {
 	maxUncommitted int
 	commitInterval time.Duration
 	commitEvery    int
+	commitTimeout  time.Duration
 	revokeTimeout  time.Duration
 	drainTimeout   time.Duration
 	atMostOnce     bool
@@ -56,6 +57,7 @@ func defaultConfig() config {
 		maxUncommitted: 10000,
 		commitInterval: time.Second,
 		commitEvery:    1000,
+		commitTimeout:  10 * time.Second,
 		revokeTimeout:  30 * time.Second,
 		drainTimeout:   30 * time.Second,
 		logger:         slog.Default(),
@@ -183,6 +185,20 @@ func WithCommitEvery(n int) Option {
 			c.fail(invalid("WithCommitEvery(%d): must be ≥ 0", n))
 		}
 		c.commitEvery = n
+	}
+}
+
+// WithCommitTimeout bounds each commit: an interval commit that takes
+// longer is abandoned and retried at the next interval, and the final
+// commit of a revoke or shutdown gets this long after the revoke (or
+// drain) timeout, so Run returns within the drain timeout plus the commit
+// timeout whatever the broker does. Default 10s; must be > 0.
+func WithCommitTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.fail(invalid("WithCommitTimeout(%v): must be > 0", d))
+		}
+		c.commitTimeout = d
 	}
 }
 

@@ -20,6 +20,14 @@ import (
 // the key group. The key actors run on the engine's scheduler. A small
 // goroutine started by run cancels readCtx when the claim is revoked and
 // exits with it.
+//
+// Locks: the group's lock (p.group.Lock) guards offsets, live, idle and
+// completions: dispatch registers a batch's offsets and queues its records
+// under one acquisition, and each record's completion marks its offset
+// done under the same lock as its key moves on. Nothing under it calls
+// user code or the source: the valve and the credits' low-water callbacks
+// only record state there (the valve applies pauses on its own goroutine).
+// parkMu guards parked and is a leaf.
 type partition struct {
 	e     *Engine
 	claim Claim
@@ -27,11 +35,11 @@ type partition struct {
 	id    int32
 	log   *slog.Logger
 
-	group   *actors.Group[string, task]
+	group   *actors.Group[task]
 	valve   *backpressure.Valve
 	records *backpressure.Credits // partition record credits
 	bytes   *backpressure.Credits // partition byte credits
-	window  *backpressure.Credits // uncommitted window, released by the committer
+	window  *backpressure.Credits // uncommitted window, released as the watermark passes
 	cp      *committer.Partition
 	skip    *committer.Skipper // offsets done before a restart; nil if none
 	limiter *rate.Limiter      // per-partition rate limit; nil if none
@@ -42,33 +50,73 @@ type partition struct {
 	cancelHandlers context.CancelFunc
 
 	stopping atomic.Bool  // set on revoke: records not yet started are abandoned
-	live     atomic.Int64 // records dispatched and not finished (handled or abandoned)
 	running  atomic.Int64 // handler calls running
-	idle     chan struct{}
-	idleOnce sync.Once
+
+	// Guarded by the group's lock.
+	offsets     *committer.Offsets
+	live        int64 // records dispatched and not finished (done or abandoned)
+	completions int   // records completed since the last poke of the committer
+	idle        chan struct{}
+	idleClosed  bool
+	counts      counts // this partition's share of the engine's counters
 
 	parkMu sync.Mutex           // guards parked
 	parked map[string]time.Time // parked keys -> release time (zero: until ReleaseKey)
 	nPark  atomic.Int32         // len(parked), read without the lock on the hot path
 
 	// Owned by the dispatcher.
-	keys    []string
-	pending []task // at-most-once: registered as done, waiting for their commit
+	msgs    []actors.Message[task]
+	pending []*Record // at-most-once: registered as done, waiting for their commit
+}
+
+// counts are the engine's record counters, kept per partition under the
+// group's lock (free there: the lock is held anyway) and summed by Stats.
+type counts struct {
+	handled      uint64
+	recovered    uint64
+	deadLettered uint64
+}
+
+func (c *counts) add(o counts) {
+	c.handled += o.handled
+	c.recovered += o.recovered
+	c.deadLettered += o.deadLettered
 }
 
 // task is one record's journey through its key actor: its attempts, and
-// the dead-letter write if it comes to that.
+// the failure path if it comes to that.
 type task struct {
 	rec        *Record
 	size       int64
-	keys       []string // set only when parking needs them
-	dispatched time.Time
-	attempt    int
-	firstFail  time.Time
-	err        error // the last attempt's error
-	deadLetter bool  // the handler is done with it; only the dead-letter write remains
-	dlAttempts int
-	admitted   bool // a rate-limit token is already reserved for the next attempt
+	dispatched time.Time // set when some hook needs it
+	attempt    int       // handler calls made
+	outcome    Outcome   // how the journey ended; read by done
+	admitted   bool      // a rate-limit token is already reserved for the next attempt
+	keys       []string  // the record's keys, when parking needs them
+	fail       *failure  // nil until the record first fails
+}
+
+// failure is the state of a record on the failure path.
+type failure struct {
+	first      time.Time // when its first attempt failed
+	err        error     // the last error
+	deadLetter bool      // the handler is done with it; only the dead-letter write remains
+	dlAttempts int       // dead-letter writes tried
+	unroutable bool      // its key function panicked: no handler call
+}
+
+func (t *task) failState() *failure {
+	if t.fail == nil {
+		t.fail = &failure{}
+	}
+	return t.fail
+}
+
+func (t *task) lastErr() error {
+	if t.fail == nil {
+		return nil
+	}
+	return t.fail.err
 }
 
 func newPartition(e *Engine, c Claim) *partition {
@@ -84,52 +132,79 @@ func newPartition(e *Engine, c Claim) *partition {
 		func() { p.valve.Set(backpressure.ReasonPartitionBytes, false) })
 	p.window = backpressure.NewCredits(int64(cfg.maxUncommitted), lowMark(int64(cfg.maxUncommitted), cfg.lowMark),
 		func() { p.valve.Set(backpressure.ReasonUncommitted, false) })
-	p.group = actors.NewGroup(e.sched, p.receive, actors.KeyLimits[string]{
+	p.group = actors.NewGroup(e.sched, actors.GroupConfig[task]{
+		Receive: p.receive,
+		Done:    p.done,
 		High:    actors.Load{Messages: cfg.key.records, Weight: cfg.key.bytes},
 		Low:     actors.Load{Messages: int(lowMark(int64(cfg.key.records), cfg.lowMark)), Weight: lowMark(cfg.key.bytes, cfg.lowMark)},
-		OnOver:  func(string) { p.valve.Hold(backpressure.ReasonKey) },
-		OnUnder: func(string) { p.valve.Release(backpressure.ReasonKey) },
+		OnOver: func(over int, seq uint64) {
+			p.valve.SetIfNewer(backpressure.ReasonKey, over > 0, seq)
+		},
 	})
 	if cfg.partitionRate != nil {
 		p.limiter = rate.NewLimiter(cfg.partitionRate.limit, cfg.partitionRate.burst)
 	}
-	if e.breaker != nil && e.breaker.isOpen() {
-		p.valve.Set(backpressure.ReasonBreaker, true)
-	}
 
 	start := c.Start()
-	var skip []committer.Range
-	p.cp, skip = e.committer.Open(c, start.Offset, start.Metadata, p.passed, p.log)
-	if len(skip) > 0 {
-		p.skip = committer.NewSkipper(skip)
+	var done []committer.Range
+	if start.Offset >= 0 {
+		var err error
+		done, err = committer.DecodeMetadata(start.Offset, start.Metadata)
+		if err != nil {
+			p.log.Warn("orderly: ignoring commit metadata; records after the committed offset will be processed again",
+				slog.Int64("committed", start.Offset), slog.Any("error", err))
+			done = nil
+		}
 	}
+	if len(done) > 0 {
+		p.skip = committer.NewSkipper(done)
+	}
+	p.offsets = committer.NewOffsets(start.Offset, done)
+	p.cp = e.committer.Open(c, start.Offset, start.Metadata, p.position, p.log)
 	p.readCtx, p.cancelRead = context.WithCancel(e.runCtx)
 	p.handlerCtx, p.cancelHandlers = context.WithCancel(context.WithoutCancel(e.runCtx))
 	return p
 }
 
-// pause and resume are the valve's: they run under its lock.
-func (p *partition) pause(r backpressure.Reason) {
+// position is the committer's view of the partition, read under the
+// group's lock.
+func (p *partition) position(dst []committer.Range) committer.Position {
+	p.group.Lock()
+	defer p.group.Unlock()
+	return p.offsets.Position(dst)
+}
+
+// pause and resume are the valve's: its applier calls them with no lock
+// held, one at a time.
+func (p *partition) pause(rs []backpressure.Reason) {
 	p.claim.Pause()
+	if len(p.e.cfg.hooks.paused) == 0 {
+		return
+	}
+	reasons := make([]string, len(rs))
+	for i, r := range rs {
+		reasons[i] = r.String()
+	}
 	for _, h := range p.e.cfg.hooks.paused {
-		h.OnPartitionPaused(p.topic, p.id, []string{r.String()})
+		p.e.guard("HookPartitionPaused", func() { h.OnPartitionPaused(p.topic, p.id, reasons) })
 	}
 }
 
 func (p *partition) resume() {
 	p.claim.Resume()
 	for _, h := range p.e.cfg.hooks.paused {
-		h.OnPartitionResumed(p.topic, p.id)
+		p.e.guard("HookPartitionPaused", func() { h.OnPartitionResumed(p.topic, p.id) })
 	}
 }
-
-// passed is the committer telling us the watermark passed n records.
-func (p *partition) passed(n int64) { p.window.Release(n) }
 
 // run dispatches the claim's records until it is revoked or the engine
 // stops, then drains and commits.
 func (p *partition) run() {
 	defer p.cancelHandlers()
+	if p.e.breaker != nil {
+		p.e.breaker.join(p)
+	}
+	p.valve.Flush()
 	// Owned by run: turns a revoke into readCtx's cancellation so that a
 	// dispatcher blocked on credits wakes; exits when readCtx is done.
 	go func() {
@@ -140,7 +215,6 @@ func (p *partition) run() {
 		}
 	}()
 	recs := p.claim.Records()
-loop:
 	for {
 		var (
 			b  []*Record
@@ -155,99 +229,88 @@ loop:
 			case <-p.readCtx.Done():
 			}
 		}
-		if !ok || p.readCtx.Err() != nil {
+		if !ok || p.readCtx.Err() != nil || p.dispatch(b) != nil {
 			break
-		}
-		for _, r := range b {
-			if p.dispatch(r) != nil {
-				break loop
-			}
 		}
 	}
 	p.stop()
 }
 
-// dispatch registers r, takes its credits and hands it to its key actors.
-// It returns an error only when the claim ends while it waits for credit.
-func (p *partition) dispatch(r *Record) error {
-	if err := p.acquire(p.window, 1, backpressure.ReasonUncommitted); err != nil {
-		return err
-	}
-	if p.skip != nil && p.skip.Skip(r.Offset) {
-		return p.cp.Skip(r.Offset) // done before a restart
-	}
-	t := task{rec: r, size: r.Size()}
-	if err := p.acquireRecord(t.size); err != nil {
-		return err
-	}
-	p.live.Add(1)
-	if p.e.cfg.atMostOnce {
-		if err := p.cp.Skip(r.Offset); err != nil {
+// dispatch hands a batch to the key actors: credits are taken for as much
+// of it as fits at once (all of it, usually), and that part is registered
+// and queued under one lock acquisition. It returns an error only when the
+// claim ends while it waits for credit.
+func (p *partition) dispatch(b []*Record) error {
+	for len(b) > 0 {
+		if p.skip != nil {
+			if p.skip.Done() {
+				p.skip = nil
+			} else if p.skip.Skip(b[0].Offset) {
+				// Done before a restart: registered as done, holding only
+				// its place in the uncommitted window until passed.
+				if err := p.acquire(p.window, 1, backpressure.ReasonUncommitted); err != nil {
+					return err
+				}
+				p.registerDone(b[:1], false)
+				b = b[1:]
+				continue
+			}
+		}
+		n := len(b)
+		if p.skip != nil {
+			n = 1 // one at a time while skip ranges lie ahead
+		}
+		n, err := p.take(b[:n])
+		if err != nil {
 			return err
 		}
-		p.pending = append(p.pending, t)
-		if len(p.pending) >= 256 {
-			p.flushPending()
+		if p.e.cfg.atMostOnce {
+			p.registerDone(b[:n], true)
+		} else {
+			p.send(b[:n], true)
 		}
-		return nil
+		b = b[n:]
 	}
-	if err := p.cp.Register(r.Offset); err != nil {
-		return err
-	}
-	p.send(t)
 	return nil
 }
 
-// send hands t to its key actors; the group keeps its own copy.
-func (p *partition) send(t task) {
-	e := p.e
-	p.keys = e.cfg.ordering.keys(t.rec, p.keys[:0])
-	if e.cfg.parking && len(p.keys) > 0 {
-		t.keys = append([]string(nil), p.keys...)
+// take acquires credits for b: all of it when it fits under every high
+// mark now; otherwise for its first record alone, waiting (and pausing the
+// claim) as long as needed, with the oversized-record rule of Credits. It
+// returns how many records it took credits for.
+func (p *partition) take(b []*Record) (int, error) {
+	n := int64(len(b))
+	var size int64
+	for _, r := range b {
+		size += r.Size()
 	}
-	if e.timed {
-		t.dispatched = time.Now()
-		for _, h := range e.cfg.hooks.dispatched {
-			h.OnRecordDispatched(t.rec, p.info(&t))
+	steps := [...]struct {
+		c *backpressure.Credits
+		n int64
+	}{{p.window, n}, {p.records, n}, {p.bytes, size}, {p.e.records, n}, {p.e.bytes, size}}
+	for i, s := range steps {
+		if !s.c.TryAcquireWithin(s.n) {
+			for _, done := range steps[:i] {
+				done.c.Release(done.n)
+			}
+			if err := p.takeOne(b[0].Size()); err != nil {
+				return 0, err
+			}
+			return 1, nil
 		}
 	}
-	p.group.Send(t, t.size, p.keys...)
+	return len(b), nil
 }
 
-func (p *partition) info(t *task) RecordInfo {
-	return RecordInfo{Group: p.e.group, Dispatched: t.dispatched, Attempt: t.attempt}
-}
-
-// flushPending commits the at-most-once records registered so far, then
-// lets them run. If the commit fails they are dropped unhandled, which is
-// what at-most-once allows.
-func (p *partition) flushPending() {
-	if len(p.pending) == 0 {
-		return
-	}
-	err := p.cp.Flush(p.readCtx)
-	for i := range p.pending {
-		if err != nil {
-			p.finish(&p.pending[i])
-			continue
-		}
-		p.send(p.pending[i])
-	}
-	if err != nil {
-		p.log.Warn("orderly: at-most-once commit failed; records dropped unhandled", slog.Int("records", len(p.pending)), slog.Any("error", err))
-	}
-	clear(p.pending)
-	p.pending = p.pending[:0]
-}
-
-// acquireRecord takes a record's credits at the partition and engine
-// levels, giving back what it took if the claim ends meanwhile.
-func (p *partition) acquireRecord(size int64) error {
+// takeOne takes one record's credits, waiting for each as needed and
+// giving back what it took if the claim ends meanwhile.
+func (p *partition) takeOne(size int64) error {
 	steps := [...]struct {
 		c *backpressure.Credits
 		n int64
 		r backpressure.Reason
 	}{
+		{p.window, 1, backpressure.ReasonUncommitted},
 		{p.records, 1, backpressure.ReasonPartitionRecords},
 		{p.bytes, size, backpressure.ReasonPartitionBytes},
 		{p.e.records, 1, backpressure.ReasonEngineRecords},
@@ -272,6 +335,7 @@ func (p *partition) acquire(c *backpressure.Credits, n int64, reason backpressur
 	}
 	p.flushPending() // what we hold must be able to run, or credit never returns
 	p.valve.Set(reason, true)
+	p.valve.Flush() // paused before we wait: the source stops fetching now
 	err := c.Acquire(p.readCtx, n)
 	if !c.Tripped() {
 		// The low mark was reached before we paused: nobody else will
@@ -281,46 +345,136 @@ func (p *partition) acquire(c *backpressure.Credits, n int64, reason backpressur
 	return err
 }
 
-// complete reports t done to the committer and finishes it.
-func (p *partition) complete(t *task, o Outcome) {
-	if !p.e.cfg.atMostOnce {
-		_ = p.cp.Complete(t.rec.Offset) // after Close it is dropped (fenced)
+// send hands b, whose credits are taken, to its key actors: keys and hooks
+// first (user code, no lock held), then registration (unless at-most-once
+// registered them already) and queueing under one acquisition of the
+// group's lock.
+func (p *partition) send(b []*Record, register bool) {
+	e := p.e
+	var now time.Time
+	if e.timed {
+		now = time.Now()
 	}
-	p.done(t, o)
-	p.finish(t)
+	msgs := p.msgs[:0]
+	for _, r := range b {
+		m := actors.Message[task]{Msg: task{rec: r, size: r.Size(), dispatched: now}}
+		m.Weight = m.Msg.size
+		e.route(r, &m)
+		msgs = append(msgs, m)
+		if len(e.cfg.hooks.dispatched) > 0 {
+			info := RecordInfo{Group: e.group, Dispatched: now}
+			for _, h := range e.cfg.hooks.dispatched {
+				e.guard("HookRecordDispatched", func() { h.OnRecordDispatched(r, info) })
+			}
+		}
+	}
+	outOfOrder := int64(-1)
+	p.group.Lock()
+	for i := range msgs {
+		if register {
+			if !p.offsets.Register(msgs[i].Msg.rec.Offset) && outOfOrder < 0 {
+				outOfOrder = msgs[i].Msg.rec.Offset
+			}
+			p.live++
+		}
+		p.group.SendLocked(&msgs[i])
+	}
+	watermark := p.offsets.Watermark()
+	p.group.Unlock()
+	clear(msgs)
+	p.msgs = msgs[:0]
+	if outOfOrder >= 0 {
+		p.log.Error("orderly: offset out of order; it will not be committed past", slog.Int64("offset", outOfOrder),
+			slog.Int64("watermark", watermark))
+	}
 }
 
-// abandon finishes t without completing it: its claim is ending and the
-// next owner handles it.
-func (p *partition) abandon(t *task) {
-	if t.attempt > 0 || t.deadLetter {
-		p.done(t, OutcomeAbandoned)
+// registerDone registers b as done: records skipped after a restart, or
+// at-most-once dispatch (hold: their commit comes before they run, in
+// flushPending, and they wait in pending until then).
+func (p *partition) registerDone(b []*Record, hold bool) {
+	var passed int64
+	p.group.Lock()
+	for _, r := range b {
+		passed += p.offsets.RegisterDone(r.Offset)
 	}
-	p.finish(t)
-}
-
-func (p *partition) done(t *task, o Outcome) {
-	if len(p.e.cfg.hooks.done) == 0 {
+	if hold {
+		p.live += int64(len(b))
+	}
+	p.group.Unlock()
+	p.window.Release(passed)
+	p.cp.MarkDirty()
+	if !hold {
 		return
 	}
-	var err error
-	if o != OutcomeHandled {
-		err = t.err
-	}
-	info := p.info(t)
-	for _, h := range p.e.cfg.hooks.done {
-		h.OnRecordDone(t.rec, info, o, err)
+	p.pending = append(p.pending, b...)
+	if len(p.pending) >= 256 {
+		p.flushPending()
 	}
 }
 
-// finish gives back a record's credits.
-func (p *partition) finish(t *task) {
+// flushPending commits the at-most-once records registered so far, then
+// lets them run. If the commit fails they are dropped unhandled, which is
+// what at-most-once allows.
+func (p *partition) flushPending() {
+	if len(p.pending) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.readCtx, p.e.cfg.commitTimeout)
+	err := p.cp.Flush(ctx)
+	cancel()
+	if err != nil {
+		p.log.Warn("orderly: at-most-once commit failed; records dropped unhandled", slog.Int("records", len(p.pending)), slog.Any("error", err))
+		p.group.Lock()
+		for _, r := range p.pending {
+			p.releaseLocked(r.Size())
+		}
+		p.group.Unlock()
+	} else {
+		p.send(p.pending, false)
+	}
+	clear(p.pending)
+	p.pending = p.pending[:0]
+}
+
+// done is the group's Done: it runs under the group's lock when a record's
+// journey has ended, before its key moves on. A completed record's offset
+// is marked done (abandoned ones are not: the next owner handles them) and
+// its credits come back.
+func (p *partition) done(t *task) {
+	if t.outcome != OutcomeAbandoned && !p.e.cfg.atMostOnce {
+		if passed := p.offsets.Complete(t.rec.Offset); passed > 0 {
+			p.window.Release(passed)
+		}
+		p.completions++
+		if every := p.e.cfg.commitEvery; every > 0 && p.completions >= every {
+			p.completions = 0
+			p.cp.Poke()
+		} else {
+			p.cp.MarkDirty()
+		}
+	}
+	switch t.outcome {
+	case OutcomeHandled:
+		p.counts.handled++
+	case OutcomeRecovered:
+		p.counts.recovered++
+	case OutcomeDeadLettered:
+		p.counts.deadLettered++
+	}
+	p.releaseLocked(t.size)
+}
+
+// releaseLocked gives back one record's credits. The group's lock is held.
+func (p *partition) releaseLocked(size int64) {
 	p.records.Release(1)
-	p.bytes.Release(t.size)
+	p.bytes.Release(size)
 	p.e.records.Release(1)
-	p.e.bytes.Release(t.size)
-	if p.live.Add(-1) == 0 && p.stopping.Load() {
-		p.idleOnce.Do(func() { close(p.idle) })
+	p.e.bytes.Release(size)
+	p.live--
+	if p.live == 0 && p.stopping.Load() && !p.idleClosed {
+		p.idleClosed = true
+		close(p.idle)
 	}
 }
 
@@ -331,9 +485,12 @@ func (p *partition) stop() {
 	p.stopping.Store(true)
 	p.cancelRead()
 	p.group.WakeAll() // records waiting to retry give up now
-	if p.live.Load() == 0 {
-		p.idleOnce.Do(func() { close(p.idle) })
+	p.group.Lock()
+	if p.live == 0 && !p.idleClosed {
+		p.idleClosed = true
+		close(p.idle)
 	}
+	p.group.Unlock()
 	timeout := p.e.cfg.revokeTimeout
 	if p.e.runCtx.Err() != nil {
 		timeout = p.e.cfg.drainTimeout
@@ -347,9 +504,40 @@ func (p *partition) stop() {
 			slog.Int64("running", p.running.Load()), slog.Duration("timeout", timeout))
 		p.cancelHandlers()
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.e.runCtx), p.e.cfg.drainTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.e.runCtx), p.e.cfg.commitTimeout)
 	defer cancel()
-	if err := p.cp.Close(ctx); err != nil {
-		p.log.Warn("orderly: final commit failed", slog.Any("error", err))
+	_ = p.cp.Close(ctx) // a failure is logged by the committer
+}
+
+// stats describes the partition for Stats.
+func (p *partition) stats() PartitionStats {
+	p.group.Lock()
+	watermark := p.offsets.Watermark()
+	p.group.Unlock()
+	ps := PartitionStats{
+		Topic:       p.topic,
+		Partition:   p.id,
+		InFlight:    p.running.Load(),
+		HeldRecords: p.records.Held(),
+		HeldBytes:   p.bytes.Held(),
+		Uncommitted: p.window.Held(),
+		Keys:        p.group.Keys(),
+		Watermark:   watermark,
+		Committed:   p.cp.Committed(),
+		Paused:      p.valve.Paused(),
+		Parked:      p.parkedKeys(),
+		End:         -1,
+		Lag:         -1,
+		Retrying:    p.group.Delayed(),
 	}
+	if eo, ok := p.claim.(EndOffsetter); ok {
+		ps.End = eo.EndOffset()
+		if ps.End >= 0 && ps.Committed >= 0 {
+			ps.Lag = max(ps.End-ps.Committed, 0)
+		}
+	}
+	for _, r := range p.valve.Reasons() {
+		ps.Reasons = append(ps.Reasons, r.String())
+	}
+	return ps
 }

@@ -43,52 +43,37 @@ type PartitionStats struct {
 // goroutine; the numbers are each consistent, not with each other.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		InFlight:     e.inFlight.Load(),
-		HeldRecords:  e.records.Held(),
-		HeldBytes:    e.bytes.Held(),
-		Handled:      e.handled.Load(),
-		Failed:       e.failed.Load(),
-		Retried:      e.retried.Load(),
-		Recovered:    e.recovered.Load(),
-		DeadLettered: e.deadLettered.Load(),
-		Stuck:        e.stuck.Load(),
-		ReadyActors:  e.sched.Ready(),
+		InFlight:    e.inFlight.Load(),
+		HeldRecords: e.records.Held(),
+		HeldBytes:   e.bytes.Held(),
+		Failed:      e.failed.Load(),
+		Retried:     e.retried.Load(),
+		Stuck:       e.stuck.Load(),
+		ReadyActors: e.sched.Ready(),
 	}
 	s.EngineLimits.Records, s.EngineLimits.Bytes = e.records.High(), e.bytes.High()
 	s.BreakerOpen = e.breaker != nil && e.breaker.isOpen()
+	// The counters of live partitions and of ended ones, under e.mu: a
+	// partition moves its counts to e.ended as it leaves the list, under
+	// the same lock, so none is counted twice or missed.
+	var c counts
 	e.mu.Lock()
-	for p := range e.parts {
-		ps := PartitionStats{
-			Topic:       p.claim.Topic(),
-			Partition:   p.claim.Partition(),
-			InFlight:    p.running.Load(),
-			HeldRecords: p.records.Held(),
-			HeldBytes:   p.bytes.Held(),
-			Uncommitted: p.window.Held(),
-			Keys:        p.group.Keys(),
-			Watermark:   p.cp.Watermark(),
-			Committed:   p.cp.Committed(),
-			Paused:      p.valve.Paused(),
-			Parked:      p.parkedKeys(),
-			End:         -1,
-			Lag:         -1,
-			Retrying:    p.group.Delayed(),
-		}
-		if eo, ok := p.claim.(EndOffsetter); ok {
-			ps.End = eo.EndOffset()
-			if ps.End >= 0 && ps.Committed >= 0 {
-				ps.Lag = max(ps.End-ps.Committed, 0)
-			}
-		}
-		for _, r := range p.valve.Reasons() {
-			ps.Reasons = append(ps.Reasons, r.String())
-		}
+	parts := e.partitions()
+	for _, p := range parts {
+		p.group.Lock()
+		c.add(p.counts)
+		p.group.Unlock()
+	}
+	c.add(e.ended)
+	e.mu.Unlock()
+	for _, p := range parts {
+		ps := p.stats()
 		if ps.Paused {
 			s.PausedTotal++
 		}
 		s.Partitions = append(s.Partitions, ps)
 	}
-	e.mu.Unlock()
+	s.Handled, s.Recovered, s.DeadLettered = c.handled, c.recovered, c.deadLettered
 	sort.Slice(s.Partitions, func(i, j int) bool {
 		a, b := s.Partitions[i], s.Partitions[j]
 		if a.Topic != b.Topic {

@@ -13,142 +13,181 @@ type Load struct {
 	Weight   int64
 }
 
-// KeyLimits sets a key actor's high and low water marks. When a Send brings
-// a key to or above High (Messages or Weight; a zero field is unlimited),
-// OnOver is called for it; when the key later falls to or below Low in both
-// fields, OnUnder is called. The callbacks are how the engine turns a full
-// key mailbox into backpressure. They run with the group's lock held, so
-// that each key's OnOver and OnUnder calls arrive in the order of the state
-// changes they report (run outside it, a finishing message's OnUnder could
-// overtake the OnOver of the Send before it); they must be quick and must
-// not call back into the group.
-type KeyLimits[K comparable] struct {
+// GroupConfig configures a Group. Receive is required.
+type GroupConfig[M any] struct {
+	// Receive handles one message on a worker, with no lock held. It
+	// returns retry == true to be called again for the same message after
+	// retryAfter, its keys still blocked.
+	Receive func(m *M) (retryAfter time.Duration, retry bool)
+
+	// Done, if set, is called with the group's lock held once Receive is
+	// finished with a message (it returned without asking for a retry, or
+	// panicked), before the message's keys move on. It is where the owner
+	// updates state that must change atomically with the keys (the engine
+	// marks the record's offset done there). It must be quick, must not
+	// block, and must not call user code, the group, or anything that may
+	// take the group's lock.
+	Done func(m *M)
+
+	// High and Low are a key's water marks: a key whose load reaches High
+	// (Messages or Weight; a zero field is unlimited) is over; it stays
+	// over until its load falls to Low or below in both fields. OnOver, if
+	// set, is told whenever the number of keys over changes, with that
+	// number and a sequence number that grows with every change: apply a
+	// report only if its seq is above the last one applied, as reports
+	// from different goroutines may arrive out of order. OnOver is called
+	// after the group's lock is released.
 	High, Low Load
-	OnOver    func(K)
-	OnUnder   func(K)
+	OnOver    func(over int, seq uint64)
+
+	// Turn is the most messages of one key a worker receives back to back
+	// before it yields to other ready work (the "throughput" of Akka and
+	// protoactor dispatchers): a burst on one key costs one scheduling, not
+	// one per message. ≤ 0 means 16.
+	Turn int
 }
 
-func (l *KeyLimits[K]) over(ld Load) bool {
-	return (l.High.Messages > 0 && ld.Messages >= l.High.Messages) ||
-		(l.High.Weight > 0 && ld.Weight >= l.High.Weight)
-}
+// DefaultTurn is GroupConfig.Turn's default.
+const DefaultTurn = 16
 
-func (l *KeyLimits[K]) under(ld Load) bool {
-	return (l.High.Messages == 0 || ld.Messages <= l.Low.Messages) &&
-		(l.High.Weight == 0 || ld.Weight <= l.Low.Weight)
+// Message is one message for Group.Send: its value, its weight against
+// the key limits, and its keys. Keys are 64-bit hashes of the caller's
+// keys: two keys with equal hashes are one key to the group (ordered
+// together), which costs parallelism, never order.
+type Message[M any] struct {
+	Msg    M
+	Weight int64
+	// Keys, when it has two or more elements, are the message's keys
+	// (duplicates count once). Otherwise Key is its only key if HasKey,
+	// and it has none if not.
+	Keys   []uint64
+	Key    uint64
+	HasKey bool
 }
 
 // Group runs messages in per-key order on a Scheduler.
 //
-// Send(m, w, k1, k2, ...) delivers m to the group's receive function after
-// every message sent earlier that shares any of k1, k2, ... has returned
-// from receive, and before any message sent later that shares one of them.
-// Messages with no key in common run in parallel, up to the scheduler's
-// limit; a message with no keys runs as soon as the scheduler allows.
+// A message sent with keys k1, k2, ... is received after every message
+// sent earlier that shares any of those keys has been received (and Done),
+// and before any message sent later that shares one of them. Messages with
+// no key in common run in parallel, up to the scheduler's limit; a message
+// with no keys runs as soon as the scheduler allows.
 //
 // Each key is an actor whose mailbox is its queue in the group. The actor
 // exists only while its queue is not empty: on the first message it is
-// created, after its last message returns it is passivated (deleted). A
+// created, after its last message is done it is passivated (deleted). A
 // message with several keys waits at the head of each of its keys' queues
 // and runs once it heads all of them; while it waits, those keys hold no
-// goroutine.
+// goroutine. A worker that finishes a message whose key has the next
+// message ready runs that one too, up to Turn in a row.
 //
-// The message is stored by value in the group's envelope and receive gets
-// a pointer to it, so a message's state (attempt counts, say) survives
-// retries without an allocation of its own. receive may ask for its
-// message again: returning retry == true keeps the
-// message at the head of its keys (they stay blocked, later messages wait)
-// and receives it again after the delay. While it waits, the message holds
-// no goroutine and no concurrency slot. WakeAll cuts every such wait short.
+// Messages are stored by value in envelopes the group recycles, and
+// Receive gets a pointer to the stored value, so a message's state
+// (attempt counts, say) survives retries without an allocation of its
+// own. While a message waits for a retry it holds no goroutine and no
+// concurrency slot; WakeAll cuts every such wait short.
 //
 // A Group is safe for concurrent use; messages sharing a key must be sent
 // from one goroutine (or otherwise ordered by the caller) for "earlier" to
 // mean anything.
-type Group[K comparable, M any] struct {
-	sched   *Scheduler
-	receive func(*M) (retryAfter time.Duration, retry bool)
-	limits  KeyLimits[K]
+type Group[M any] struct {
+	sched *Scheduler
+	cfg   GroupConfig[M]
 
-	mu      sync.Mutex                      // guards keys, free, delayed, wakeNow and every envelope's waiting field
-	keys    map[K]*keyActor[K, M]           // only keys with queued or running messages
-	free    []*keyActor[K, M]               // passivated actors kept for reuse, at most maxFree
-	delayed map[*envelope[K, M]]*time.Timer // messages waiting to be received again
-	wakeNow bool                            // set by WakeAll: later retries are not delayed
+	// mu guards every field below and every envelope's waiting field and
+	// every key actor. Held by Send, by the completion of every message
+	// (with cfg.Done called under it), and by the owner through Lock. The
+	// scheduler's lock is taken under it (to submit); no user code and no
+	// callback other than cfg.Done runs under it.
+	mu       sync.Mutex
+	keys     map[uint64]*keyActor[M] // only keys with queued or running messages
+	freeKeys []*keyActor[M]          // passivated actors kept for reuse
+	freeEnvs []*envelope[M]          // finished envelopes kept for reuse
+	delayed  map[*envelope[M]]*time.Timer
+	wakeNow  bool // set by WakeAll: later retries are not delayed
+	ready    []Runnable
+	over     int    // keys over their high mark
+	overSeq  uint64 // bumped on every change of over
+	reported uint64 // overSeq last handed to OnOver
 }
 
-const maxFree = 256
+const maxFree = 1024
 
-type keyActor[K comparable, M any] struct {
-	queue ring[*envelope[K, M]] // the head is running or waiting on other keys
+type keyActor[M any] struct {
+	queue ring[*envelope[M]] // the head is running or waiting on other keys
 	load  Load
-	over  bool // OnOver was called and OnUnder not yet
+	over  bool
 }
 
-type envelope[K comparable, M any] struct {
-	g       *Group[K, M]
+type envelope[M any] struct {
+	g       *Group[M]
 	msg     M
 	weight  int64
-	key     K   // the only key, when keys is nil and nkeys == 1
-	keys    []K // all keys, when there are two or more
+	key     uint64   // the only key, when keys is nil and nkeys == 1
+	keys    []uint64 // all keys, when there are two or more
 	nkeys   int
 	waiting int // keys at whose head this message is not yet; guarded by g.mu
 }
 
-// NewGroup returns a group that calls receive for each message on sched.
-func NewGroup[K comparable, M any](sched *Scheduler, receive func(*M) (retryAfter time.Duration, retry bool), limits KeyLimits[K]) *Group[K, M] {
-	if sched == nil || receive == nil {
-		panic("actors: NewGroup needs a scheduler and a receive function")
+// NewGroup returns a group that receives messages on sched.
+func NewGroup[M any](sched *Scheduler, cfg GroupConfig[M]) *Group[M] {
+	if sched == nil || cfg.Receive == nil {
+		panic("actors: NewGroup needs a scheduler and a Receive function")
 	}
-	return &Group[K, M]{sched: sched, receive: receive, limits: limits,
-		keys: make(map[K]*keyActor[K, M]), delayed: make(map[*envelope[K, M]]*time.Timer)}
+	if cfg.Turn <= 0 {
+		cfg.Turn = DefaultTurn
+	}
+	return &Group[M]{sched: sched, cfg: cfg,
+		keys: make(map[uint64]*keyActor[M]), delayed: make(map[*envelope[M]]*time.Timer)}
 }
 
-// WakeAll receives every message waiting for a retry now, and makes later
-// retries immediate. The engine calls it when a partition is revoked, so
-// that waiting messages are given up quickly.
-func (g *Group[K, M]) WakeAll() {
-	g.mu.Lock()
-	g.wakeNow = true
-	var wake []*envelope[K, M]
-	for env, t := range g.delayed {
-		if t.Stop() {
-			delete(g.delayed, env)
-			wake = append(wake, env)
-		}
-	}
+// Lock takes the group's lock, so that the owner can change its own state
+// together with a Send (the engine registers offsets and takes credits
+// under it). Send must not be called while holding it: use SendLocked.
+func (g *Group[M]) Lock() { g.mu.Lock() }
+
+// Unlock submits what SendLocked made ready and releases the lock. Key
+// over-counts that changed are reported to OnOver after the release.
+func (g *Group[M]) Unlock() {
+	g.sched.SubmitAll(g.ready)
+	clear(g.ready)
+	g.ready = g.ready[:0]
+	over, seq, changed := g.over, g.overSeq, g.reported != g.overSeq
+	g.reported = g.overSeq
 	g.mu.Unlock()
-	for _, env := range wake {
-		g.sched.Submit(env)
+	if changed && g.cfg.OnOver != nil {
+		g.cfg.OnOver(over, seq)
 	}
 }
 
-// Delayed is the number of messages waiting to be received again.
-func (g *Group[K, M]) Delayed() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.delayed)
+// Send queues a batch of messages under one lock acquisition.
+func (g *Group[M]) Send(batch []Message[M]) {
+	g.Lock()
+	for i := range batch {
+		g.SendLocked(&batch[i])
+	}
+	g.Unlock()
 }
 
-// Send queues m behind the keys given. weight counts against the key
-// limits. Send never blocks; a key over its high mark is reported through
-// KeyLimits.OnOver, not by refusing the message, so that what the caller
-// already holds is never lost. Duplicate keys count once.
-func (g *Group[K, M]) Send(m M, weight int64, keys ...K) {
-	env := &envelope[K, M]{g: g, msg: m, weight: weight}
-	switch len(keys) {
-	case 0:
-		g.sched.Submit(env)
-		return
-	case 1:
-		env.key, env.nkeys = keys[0], 1
-	default:
-		env.keys = dedupe(keys)
+// SendLocked queues m behind its keys; the caller holds the lock (Lock).
+// It never blocks: a key over its high mark is reported through OnOver,
+// not by refusing the message, so that what the caller holds is never
+// lost. m's value is copied into the group.
+func (g *Group[M]) SendLocked(m *Message[M]) {
+	env := g.envelope()
+	env.msg, env.weight = m.Msg, m.Weight
+	switch {
+	case len(m.Keys) >= 2:
+		env.keys = dedupe(m.Keys)
 		env.nkeys = len(env.keys)
 		if env.nkeys == 1 {
 			env.key, env.keys = env.keys[0], nil
 		}
+	case len(m.Keys) == 1:
+		env.key, env.nkeys = m.Keys[0], 1
+	case m.HasKey:
+		env.key, env.nkeys = m.Key, 1
 	}
-	g.mu.Lock()
 	for i := 0; i < env.nkeys; i++ {
 		k := env.keyAt(i)
 		a := g.keys[k]
@@ -161,30 +200,79 @@ func (g *Group[K, M]) Send(m M, weight int64, keys ...K) {
 			env.waiting++
 		}
 		a.load.Messages++
-		a.load.Weight += weight
-		if !a.over && g.limits.over(a.load) {
+		a.load.Weight += m.Weight
+		if !a.over && g.isOver(a.load) {
 			a.over = true
-			if g.limits.OnOver != nil {
-				g.limits.OnOver(k)
-			}
+			g.over++
+			g.overSeq++
 		}
 	}
-	ready := env.waiting == 0
-	g.mu.Unlock()
-	if ready {
-		g.sched.Submit(env)
+	if env.waiting == 0 {
+		g.ready = append(g.ready, env)
 	}
 }
 
+func (g *Group[M]) isOver(l Load) bool {
+	h := g.cfg.High
+	return (h.Messages > 0 && l.Messages >= h.Messages) || (h.Weight > 0 && l.Weight >= h.Weight)
+}
+
+func (g *Group[M]) isUnder(l Load) bool {
+	h, lo := g.cfg.High, g.cfg.Low
+	return (h.Messages == 0 || l.Messages <= lo.Messages) && (h.Weight == 0 || l.Weight <= lo.Weight)
+}
+
+func (g *Group[M]) envelope() *envelope[M] {
+	if n := len(g.freeEnvs); n > 0 {
+		env := g.freeEnvs[n-1]
+		g.freeEnvs[n-1] = nil
+		g.freeEnvs = g.freeEnvs[:n-1]
+		return env
+	}
+	return &envelope[M]{g: g}
+}
+
+func (g *Group[M]) spawn() *keyActor[M] {
+	if n := len(g.freeKeys); n > 0 {
+		a := g.freeKeys[n-1]
+		g.freeKeys[n-1] = nil
+		g.freeKeys = g.freeKeys[:n-1]
+		return a
+	}
+	return &keyActor[M]{}
+}
+
+// WakeAll receives every message waiting for a retry now, and makes later
+// retries immediate. The engine calls it when a partition is revoked, so
+// that waiting messages are given up quickly.
+func (g *Group[M]) WakeAll() {
+	g.mu.Lock()
+	g.wakeNow = true
+	for env, t := range g.delayed {
+		if t.Stop() {
+			delete(g.delayed, env)
+			g.ready = append(g.ready, env)
+		}
+	}
+	g.Unlock()
+}
+
+// Delayed is the number of messages waiting to be received again.
+func (g *Group[M]) Delayed() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.delayed)
+}
+
 // Keys is the number of live (non-passivated) key actors.
-func (g *Group[K, M]) Keys() int {
+func (g *Group[M]) Keys() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.keys)
 }
 
 // Load returns what key k holds now (zero when it is passivated).
-func (g *Group[K, M]) Load(k K) Load {
+func (g *Group[M]) Load(k uint64) Load {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if a := g.keys[k]; a != nil {
@@ -193,92 +281,100 @@ func (g *Group[K, M]) Load(k K) Load {
 	return Load{}
 }
 
-func (g *Group[K, M]) spawn() *keyActor[K, M] {
-	if n := len(g.free); n > 0 {
-		a := g.free[n-1]
-		g.free = g.free[:n-1]
-		return a
+// Run is one turn: receive the message, and while its key's next message
+// is ready, that one too, up to Turn.
+func (env *envelope[M]) Run() {
+	g := env.g
+	for n := 1; ; n++ {
+		after, retry := g.receiveGuarded(env)
+		if retry {
+			g.again(env, after)
+			return
+		}
+		next := g.finish(env)
+		if next == nil {
+			return
+		}
+		if n >= g.cfg.Turn {
+			g.sched.Submit(next)
+			return
+		}
+		env = next
 	}
-	return &keyActor[K, M]{}
 }
 
-// Run receives the message and then lets each of its keys move on, or
-// schedules it to be received again.
-func (env *envelope[K, M]) Run() {
+// receiveGuarded calls Receive; a panic escaping it finishes the message
+// (it counts as received, so its keys move on) and is re-raised for the
+// scheduler's PanicHandler.
+func (g *Group[M]) receiveGuarded(env *envelope[M]) (after time.Duration, retry bool) {
 	finished := false
 	defer func() {
-		if !finished { // receive panicked: the message counts as received
-			env.g.done(env)
+		if !finished {
+			if next := g.finish(env); next != nil {
+				g.sched.Submit(next)
+			}
 		}
 	}()
-	after, retry := env.g.receive(&env.msg)
+	after, retry = g.cfg.Receive(&env.msg)
 	finished = true
-	if retry {
-		env.g.again(env, after)
-		return
-	}
-	env.g.done(env)
+	return after, retry
 }
 
-func (g *Group[K, M]) again(env *envelope[K, M], after time.Duration) {
+func (g *Group[M]) again(env *envelope[M], after time.Duration) {
 	g.mu.Lock()
 	if after <= 0 || g.wakeNow {
-		g.mu.Unlock()
-		g.sched.Submit(env)
+		g.ready = append(g.ready, env)
+		g.Unlock()
 		return
 	}
 	g.delayed[env] = time.AfterFunc(after, func() {
 		g.mu.Lock()
-		_, waiting := g.delayed[env]
-		delete(g.delayed, env)
-		g.mu.Unlock()
-		if waiting {
-			g.sched.Submit(env)
+		if _, waiting := g.delayed[env]; waiting {
+			delete(g.delayed, env)
+			g.ready = append(g.ready, env)
 		}
+		g.Unlock()
 	})
 	g.mu.Unlock()
 }
 
-func (env *envelope[K, M]) keyAt(i int) K {
+func (env *envelope[M]) keyAt(i int) uint64 {
 	if env.keys == nil {
 		return env.key
 	}
 	return env.keys[i]
 }
 
-// done pops env from the head of each of its keys, passivates keys left
-// empty, and submits the messages that now head all of their keys.
-func (g *Group[K, M]) done(env *envelope[K, M]) {
-	if env.nkeys == 0 {
-		return
-	}
-	var (
-		ready []*envelope[K, M]
-		next  *envelope[K, M] // the common case: one message becomes ready
-	)
+// finish calls Done, pops env from the head of each of its keys,
+// passivates keys left empty, recycles env and returns one message that
+// now heads all of its keys (the caller may run it), having submitted any
+// others.
+func (g *Group[M]) finish(env *envelope[M]) (next *envelope[M]) {
 	g.mu.Lock()
+	if g.cfg.Done != nil {
+		g.cfg.Done(&env.msg)
+	}
 	for i := 0; i < env.nkeys; i++ {
 		k := env.keyAt(i)
 		a := g.keys[k]
 		head, _ := a.queue.pop()
 		if head != env {
 			g.mu.Unlock()
-			panic(fmt.Sprintf("actors: key %v finished a message that was not at its head", k))
+			panic(fmt.Sprintf("actors: key %x finished a message that was not at its head", k))
 		}
 		a.load.Messages--
 		a.load.Weight -= env.weight
-		if a.over && g.limits.under(a.load) {
+		if a.over && g.isUnder(a.load) {
 			a.over = false
-			if g.limits.OnUnder != nil {
-				g.limits.OnUnder(k)
-			}
+			g.over--
+			g.overSeq++
 		}
 		h, ok := a.queue.peek()
 		if !ok {
 			delete(g.keys, k)
-			if len(g.free) < maxFree {
+			if len(g.freeKeys) < maxFree {
 				a.load = Load{}
-				g.free = append(g.free, a)
+				g.freeKeys = append(g.freeKeys, a)
 			}
 			continue
 		}
@@ -287,21 +383,21 @@ func (g *Group[K, M]) done(env *envelope[K, M]) {
 			if next == nil {
 				next = h
 			} else {
-				ready = append(ready, h)
+				g.ready = append(g.ready, h)
 			}
 		}
 	}
-	g.mu.Unlock()
-	if next != nil {
-		g.sched.Submit(next)
+	var zero M
+	env.msg, env.keys, env.nkeys, env.key, env.weight = zero, nil, 0, 0, 0
+	if len(g.freeEnvs) < maxFree {
+		g.freeEnvs = append(g.freeEnvs, env)
 	}
-	for _, h := range ready {
-		g.sched.Submit(h)
-	}
+	g.Unlock()
+	return next
 }
 
-func dedupe[K comparable](keys []K) []K {
-	out := make([]K, 0, len(keys))
+func dedupe(keys []uint64) []uint64 {
+	out := make([]uint64, 0, len(keys))
 	for _, k := range keys {
 		dup := false
 		for _, o := range out {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/orderly-go/orderly/internal/actors"
@@ -81,10 +82,21 @@ func TestGroupPerKeyOrderProperty(t *testing.T) {
 		c := newOrderChecker()
 		var wg sync.WaitGroup
 		wg.Add(n)
-		sched := actors.NewScheduler(limit, nil)
-		g := actors.NewGroup(sched, func(m *msg) (time.Duration, bool) { c.receive(*m); wg.Done(); return 0, false }, actors.KeyLimits[int]{})
-		for _, m := range msgs {
-			g.Send(m, 1, m.keys...)
+		sched := actors.NewScheduler(limit, 0, nil)
+		defer sched.Close()
+		g := actors.NewGroup(sched, actors.GroupConfig[msg]{
+			Receive: func(m *msg) (time.Duration, bool) { c.receive(*m); wg.Done(); return 0, false },
+			Turn:    rapid.IntRange(1, 4).Draw(t, "turn"),
+		})
+		// Sent in batches of random sizes: a batch is one lock acquisition.
+		for i := 0; i < len(msgs); {
+			n := rapid.IntRange(1, 10).Draw(t, "batch")
+			var batch []actors.Message[msg]
+			for _, m := range msgs[i:min(i+n, len(msgs))] {
+				batch = append(batch, message(m, m.keys...))
+			}
+			g.Send(batch)
+			i += len(batch)
 		}
 		wg.Wait()
 
@@ -111,7 +123,7 @@ func TestGroupPerKeyOrderProperty(t *testing.T) {
 				t.Fatalf("key %d ran %v, sent %v", k, c.seen[k], ids)
 			}
 		}
-		require.Eventually(t, func() bool { return sched.Running() == 0 }, 5*time.Second, time.Millisecond)
+		require.Eventually(t, func() bool { return sched.Busy() == 0 }, 5*time.Second, time.Millisecond)
 		if g.Keys() != 0 {
 			t.Fatalf("%d key actors not passivated after all messages finished", g.Keys())
 		}
@@ -132,67 +144,148 @@ func dedupeInts(in []int) []int {
 	return out
 }
 
+// message builds a group message with int keys (hashed as themselves).
+func message[M any](m M, keys ...int) actors.Message[M] {
+	out := actors.Message[M]{Msg: m, Weight: 1}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, uint64(k))
+	}
+	return out
+}
+
+// send sends one message with a weight.
+func send[M any](g *actors.Group[M], m M, weight int64, keys ...int) {
+	msg := message(m, keys...)
+	msg.Weight = weight
+	g.Send([]actors.Message[M]{msg})
+}
+
+const hot, cold = 1, 2
+
 func TestGroupKeyLimitsReportOverAndUnder(t *testing.T) {
-	sched := actors.NewScheduler(4, nil)
+	sched := actors.NewScheduler(4, 0, nil)
+	defer sched.Close()
 	release := make(chan struct{})
-	var overs, unders []string
-	var mu sync.Mutex
+	var (
+		mu      sync.Mutex
+		reports []int // over-counts, in seq order
+		lastSeq uint64
+	)
 	done := make(chan struct{}, 16)
-	g := actors.NewGroup(sched, func(*int) (time.Duration, bool) { <-release; done <- struct{}{}; return 0, false }, actors.KeyLimits[string]{
+	g := actors.NewGroup(sched, actors.GroupConfig[int]{
+		Receive: func(*int) (time.Duration, bool) { <-release; done <- struct{}{}; return 0, false },
 		High:    actors.Load{Messages: 3},
 		Low:     actors.Load{Messages: 1},
-		OnOver:  func(k string) { mu.Lock(); overs = append(overs, k); mu.Unlock() },
-		OnUnder: func(k string) { mu.Lock(); unders = append(unders, k); mu.Unlock() },
+		OnOver: func(over int, seq uint64) {
+			mu.Lock()
+			defer mu.Unlock()
+			if seq > lastSeq {
+				lastSeq = seq
+				reports = append(reports, over)
+			}
+		},
 	})
 	for i := range 4 {
-		g.Send(i, 10, "hot")
+		send(g, i, 10, hot)
 	}
-	g.Send(9, 10, "cold")
+	send(g, 9, 10, cold)
 	mu.Lock()
-	require.Equal(t, []string{"hot"}, overs, "the key reached its high mark once")
+	require.Equal(t, []int{1}, reports, "the hot key reached its high mark once")
 	mu.Unlock()
-	require.Equal(t, actors.Load{Messages: 4, Weight: 40}, g.Load("hot"))
+	require.Equal(t, actors.Load{Messages: 4, Weight: 40}, g.Load(hot))
 
 	for range 3 {
 		release <- struct{}{}
 		<-done
 	}
-	// Two finished (hot at 2 or cold done): wait until hot falls to its low mark.
-	for g.Load("hot").Messages > 1 {
+	// Wait until hot falls to its low mark.
+	for g.Load(hot).Messages > 1 {
 		release <- struct{}{}
 		<-done
 	}
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(unders) == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(reports) == 2 }, 5*time.Second, time.Millisecond)
+	mu.Lock()
+	require.Equal(t, []int{1, 0}, reports, "the hot key fell to its low mark")
+	mu.Unlock()
 	close(release)
 	require.Eventually(t, func() bool { return g.Keys() == 0 }, 5*time.Second, time.Millisecond)
 }
 
-func TestSchedulerHoldsNoGoroutineWhenIdle(t *testing.T) {
-	sched := actors.NewScheduler(3, nil)
-	var wg sync.WaitGroup
-	wg.Add(50)
-	for range 50 {
+func TestSchedulerParksIdleWorkersAndReusesThem(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sched := actors.NewScheduler(4, time.Minute, nil)
+		defer sched.Close()
+		// Two blocking items: two workers.
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(2)
+		for range 2 {
+			sched.Submit(runFunc(func() { <-release; wg.Done() }))
+		}
+		synctest.Wait()
+		require.Equal(t, 2, sched.Workers())
+		close(release)
+		wg.Wait()
+		synctest.Wait()
+		require.Zero(t, sched.Busy(), "every worker parked")
+		require.Equal(t, 2, sched.Workers(), "parked workers stay")
+
+		// Work submitted one item at a time wakes a parked worker: none is
+		// started.
+		for range 10 {
+			wg.Add(1)
+			sched.Submit(runFunc(wg.Done))
+			wg.Wait()
+			synctest.Wait()
+		}
+		require.Equal(t, 2, sched.Workers(), "parked workers were reused, none started")
+
+		time.Sleep(2 * time.Minute) // fake time: past the idle time
+		synctest.Wait()
+		require.Zero(t, sched.Workers(), "idle workers exited")
+
+		wg.Add(1)
 		sched.Submit(runFunc(wg.Done))
+		wg.Wait()
+		sched.Close()
+		synctest.Wait()
+		require.Zero(t, sched.Workers(), "Close lets every worker exit")
+	})
+}
+
+// Work that blocks fans out to every worker up to the limit: each worker
+// that takes an item wakes the next before running it.
+func TestSchedulerFansOutBlockingWork(t *testing.T) {
+	const limit = 8
+	sched := actors.NewScheduler(limit, 0, nil)
+	defer sched.Close()
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	started.Add(limit)
+	for range limit {
+		sched.Submit(runFunc(func() { started.Done(); <-release }))
 	}
-	wg.Wait()
-	require.Eventually(t, func() bool { return sched.Running() == 0 && sched.Ready() == 0 }, 5*time.Second, time.Millisecond)
+	started.Wait() // all limit items run at once
+	require.Equal(t, limit, sched.Busy())
+	close(release)
 }
 
 func TestSchedulerRecoversPanics(t *testing.T) {
 	got := make(chan any, 1)
-	sched := actors.NewScheduler(1, func(v any) { got <- v })
-	g := actors.NewGroup(sched, func(m *string) (time.Duration, bool) {
+	sched := actors.NewScheduler(1, 0, func(v any) { got <- v })
+	defer sched.Close()
+	g := actors.NewGroup(sched, actors.GroupConfig[string]{Receive: func(m *string) (time.Duration, bool) {
 		if *m == "boom" {
 			panic(*m)
 		}
 		return 0, false
-	}, actors.KeyLimits[string]{})
+	}})
 	var after sync.WaitGroup
 	after.Add(1)
-	g2 := actors.NewGroup(sched, func(*string) (time.Duration, bool) { after.Done(); return 0, false }, actors.KeyLimits[string]{})
-	g.Send("boom", 0, "k")
+	g2 := actors.NewGroup(sched, actors.GroupConfig[string]{Receive: func(*string) (time.Duration, bool) { after.Done(); return 0, false }})
+	send(g, "boom", 0, 1)
 	require.Equal(t, "boom", <-got)
-	g2.Send("next", 0, "k")
+	send(g2, "next", 0, 1)
 	after.Wait()
 	require.Eventually(t, func() bool { return g.Keys() == 0 }, 5*time.Second, time.Millisecond,
 		"the key moved on after its message panicked")
@@ -205,48 +298,87 @@ func (f runFunc) Run() { f() }
 // A message that asks to be received again keeps its key blocked, holds no
 // concurrency slot while it waits, and other keys go on.
 func TestGroupRetryKeepsKeyBlockedAndFreesTheSlot(t *testing.T) {
-	sched := actors.NewScheduler(1, nil)
-	var mu sync.Mutex
-	var order []string
-	tries := 0
-	var wg sync.WaitGroup
-	wg.Add(3)
-	g := actors.NewGroup(sched, func(mp *string) (time.Duration, bool) {
-		m := *mp
+	synctest.Test(t, func(t *testing.T) {
+		sched := actors.NewScheduler(1, 0, nil)
+		defer sched.Close()
+		var mu sync.Mutex
+		var order []string
+		tries := 0
+		var wg sync.WaitGroup
+		wg.Add(3)
+		g := actors.NewGroup(sched, actors.GroupConfig[string]{Receive: func(mp *string) (time.Duration, bool) {
+			m := *mp
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, m)
+			if m == "a1" && tries < 2 {
+				tries++
+				return 20 * time.Millisecond, true
+			}
+			wg.Done()
+			return 0, false
+		}})
+		const a, b = 1, 2
+		g.Send([]actors.Message[string]{message("a1", a), message("a2", a), message("b1", b)})
+		wg.Wait()
 		mu.Lock()
 		defer mu.Unlock()
-		order = append(order, m)
-		if m == "a1" && tries < 2 {
-			tries++
-			return 20 * time.Millisecond, true
-		}
-		wg.Done()
-		return 0, false
-	}, actors.KeyLimits[string]{})
-	g.Send("a1", 0, "a")
-	g.Send("a2", 0, "a")
-	g.Send("b1", 0, "b")
+		require.Equal(t, []string{"a1", "b1", "a1", "a1", "a2"}, order,
+			"b ran while a1 waited (with one slot), and a2 only after a1 succeeded")
+		synctest.Wait()
+		require.Zero(t, g.Keys())
+		require.Zero(t, g.Delayed())
+	})
+}
+
+// Done runs under the group's lock before the key moves on: a key's next
+// message never starts before its predecessor's Done.
+func TestGroupDoneRunsBeforeTheKeyMovesOn(t *testing.T) {
+	sched := actors.NewScheduler(4, 0, nil)
+	defer sched.Close()
+	var (
+		mu     sync.Mutex // guards doneOf; Done runs under the group's lock
+		doneOf = map[int]bool{}
+		bad    []int
+	)
+	var wg sync.WaitGroup
+	const n = 200
+	wg.Add(n)
+	g := actors.NewGroup(sched, actors.GroupConfig[int]{
+		Receive: func(m *int) (time.Duration, bool) {
+			mu.Lock()
+			if *m > 0 && !doneOf[*m-1] {
+				bad = append(bad, *m)
+			}
+			mu.Unlock()
+			return 0, false
+		},
+		Done: func(m *int) { mu.Lock(); doneOf[*m] = true; mu.Unlock(); wg.Done() },
+		Turn: 3,
+	})
+	var batch []actors.Message[int]
+	for i := range n {
+		batch = append(batch, message(i, 7))
+	}
+	g.Send(batch)
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	require.Equal(t, []string{"a1", "b1", "a1", "a1", "a2"}, order,
-		"b ran while a1 waited (with one slot), and a2 only after a1 succeeded")
-	require.Eventually(t, func() bool { return g.Keys() == 0 && g.Delayed() == 0 }, 5*time.Second, time.Millisecond)
+	require.Empty(t, bad, "messages started before their predecessor was done")
 }
 
 func TestGroupWakeAllCutsRetryWaitsShort(t *testing.T) {
-	sched := actors.NewScheduler(2, nil)
+	sched := actors.NewScheduler(2, 0, nil)
+	defer sched.Close()
 	got := make(chan int, 10)
 	calls := 0
-	g := actors.NewGroup(sched, func(*string) (time.Duration, bool) {
+	g := actors.NewGroup(sched, actors.GroupConfig[string]{Receive: func(*string) (time.Duration, bool) {
 		calls++
 		got <- calls
 		if calls == 1 {
 			return time.Hour, true
 		}
 		return 0, false
-	}, actors.KeyLimits[string]{})
-	g.Send("x", 0, "k")
+	}})
+	send(g, "x", 0, 1)
 	require.Equal(t, 1, <-got)
 	require.Eventually(t, func() bool { return g.Delayed() == 1 }, 5*time.Second, time.Millisecond)
 	g.WakeAll()

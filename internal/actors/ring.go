@@ -1,15 +1,21 @@
 package actors
 
 // ring is a FIFO queue that grows by doubling and shrinks back when it has
-// drained, so a queue that once held many items does not keep their memory.
-// Not safe for concurrent use.
+// drained well below a large size, so a queue that once held very many
+// items does not keep their memory, while one that swings between empty
+// and a few hundred items (a batch's worth) keeps its storage instead of
+// reallocating it on every swing. Not safe for concurrent use.
 type ring[T any] struct {
 	buf  []T
 	head int
 	n    int
 }
 
-const ringMinCap = 4
+const (
+	ringMinCap = 4
+	// ringKeep is the size under which a ring never shrinks.
+	ringKeep = 1024
+)
 
 func (q *ring[T]) len() int { return q.n }
 
@@ -38,7 +44,7 @@ func (q *ring[T]) pop() (T, bool) {
 	q.buf[q.head] = zero
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
-	if len(q.buf) > 64 && q.n < len(q.buf)/8 {
+	if len(q.buf) > ringKeep && q.n < len(q.buf)/8 {
 		q.resize(max(ringMinCap, len(q.buf)/4))
 	}
 	return v, true

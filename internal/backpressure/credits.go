@@ -96,10 +96,14 @@ func (c *Credits) Held() int64 { return c.held.Load() }
 func (c *Credits) Tripped() bool { return c.tripped.Load() }
 
 // take adds n to held if it fits now (the fit rule, ignoring waiters).
-func (c *Credits) take(n int64) bool {
+func (c *Credits) take(n int64) bool { return c.takeIf(n, true) }
+
+// takeIf adds n to held if held+n ≤ high, or, when oversize is allowed, if
+// nothing is held.
+func (c *Credits) takeIf(n int64, oversize bool) bool {
 	for {
 		h := c.held.Load()
-		if h != 0 && h+n > c.high {
+		if h+n > c.high && (h != 0 || !oversize) {
 			return false
 		}
 		if c.held.CompareAndSwap(h, h+n) {
@@ -123,6 +127,23 @@ func (c *Credits) TryAcquire(n int64) bool {
 	// A Release racing with this store may judge the trip before it is
 	// visible; the trip is then cleared by the next Release, which always
 	// comes while anything is held.
+	c.tripped.Store(true)
+	return false
+}
+
+// TryAcquireWithin is TryAcquire without the oversized-acquisition clause:
+// it takes n credits only if Held()+n ≤ High() and nobody is waiting. It is
+// for taking several items' credits at once (a batch), which must not pass
+// the high mark together the way one oversized item may. On failure it
+// takes nothing and marks the credits tripped, as TryAcquire does.
+func (c *Credits) TryAcquireWithin(n int64) bool {
+	checkAmount("TryAcquireWithin", n)
+	if n == 0 {
+		return true
+	}
+	if c.nwait.Load() == 0 && c.takeIf(n, false) {
+		return true
+	}
 	c.tripped.Store(true)
 	return false
 }

@@ -31,16 +31,18 @@ func ExampleCredits() {
 
 func ExampleValve() {
 	valve := backpressure.NewValve(
-		func(backpressure.Reason) { fmt.Println("pause") },
+		func(rs []backpressure.Reason) { fmt.Println("pause", rs) },
 		func() { fmt.Println("resume") },
 	)
 	valve.Hold(backpressure.ReasonKey)
+	valve.Flush() // pause and resume run on the valve's applier: wait for it
 	valve.Set(backpressure.ReasonUncommitted, true)
 	fmt.Println(valve.Reasons())
 	valve.Release(backpressure.ReasonKey)
 	valve.Set(backpressure.ReasonUncommitted, false)
+	valve.Flush()
 	// Output:
-	// pause
+	// pause [key]
 	// [key uncommitted]
 	// resume
 }

@@ -19,7 +19,7 @@ const (
 	// ReasonUncommitted: the partition's uncommitted window is full (the
 	// watermark is held back by an unfinished record).
 	ReasonUncommitted
-	// ReasonBreaker is reserved: a circuit breaker is open.
+	// ReasonBreaker: the engine's circuit breaker is open.
 	ReasonBreaker
 )
 

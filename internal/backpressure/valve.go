@@ -14,42 +14,56 @@ import (
 // is over its mark); each [Valve.Hold] needs a matching [Valve.Release].
 // Single-holder reasons can use the idempotent [Valve.Set] instead.
 //
-// All methods are safe for concurrent use and never block apart from the
-// pause and resume callbacks.
+// # Who calls pause and resume
+//
+// Changing the holds never calls pause or resume on the caller's goroutine:
+// Hold, Release, Set and SetIfNewer only update the state, under the valve's
+// own lock, and hand a needed transition to the valve's applier, a goroutine
+// started for it that calls pause or resume with no lock held and exits
+// when the state it applied is the state wanted. So they may be called
+// under any lock: a caller holding its own locks never runs the source's
+// Pause or a user's hook under them. One applier runs at a time, so the
+// calls are never concurrent and always alternate; a pause followed at once
+// by a resume may collapse into no call at all. [Valve.Flush] applies a
+// pending transition on the caller's goroutine instead (for a caller that
+// holds no lock and wants the pause in effect before it waits).
+//
+// All methods are safe for concurrent use and never block, except Flush.
 type Valve struct {
-	pause  func(Reason) // immutable; called with mu held
-	resume func()       // immutable; called with mu held
+	pause  func([]Reason) // immutable; called by the applier with no lock held
+	resume func()         // immutable; likewise
 
-	// mu guards holds and total, and is held while calling pause and resume
-	// so that those calls happen in the same order as the transitions that
-	// caused them. Lock order: mu is taken before whatever pause and resume
-	// lock; they must not call back into the Valve.
-	mu    sync.Mutex
-	holds map[Reason]int // reason -> number of holds; no zero entries
-	total int            // sum of holds; > 0 exactly when paused
+	// mu guards every field below. No callback runs under it and no
+	// other lock is taken under it.
+	mu       sync.Mutex
+	holds    map[Reason]int    // reason -> number of holds; no zero entries
+	seqs     map[Reason]uint64 // the last seq applied by SetIfNewer, per reason
+	total    int               // sum of holds; > 0 exactly when pausing is wanted
+	applied  bool              // the state pause/resume last reported: true after a pause
+	applying bool              // an applier is running
+	settled  *sync.Cond        // broadcast when an applier stops
 }
 
-// NewValve returns an open (unpaused) valve. pause and resume are typically
-// the partition claim's Pause and Resume; pause is told the reason whose
-// hold paused the valve. They must not block and must not
-// call the Valve: they run with the valve's lock held, which keeps every
-// pause ordered before the resume that follows it. Neither may be nil.
-func NewValve(pause func(Reason), resume func()) *Valve {
+// NewValve returns an open (unpaused) valve. pause is told every reason
+// in force when the pause is applied. Neither may be nil.
+func NewValve(pause func([]Reason), resume func()) *Valve {
 	if pause == nil || resume == nil {
 		panic("backpressure: NewValve with nil pause or resume")
 	}
-	return &Valve{pause: pause, resume: resume, holds: make(map[Reason]int)}
+	v := &Valve{pause: pause, resume: resume, holds: make(map[Reason]int)}
+	v.settled = sync.NewCond(&v.mu)
+	return v
 }
 
-// Hold adds one hold for r. If the valve had no holds, it calls pause.
+// Hold adds one hold for r; the valve pauses if it was open.
 func (v *Valve) Hold(r Reason) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.addLocked(r, 1)
 }
 
-// Release removes one hold for r. If that was the last hold of any reason, it
-// calls resume. Releasing a reason that has no holds panics.
+// Release removes one hold for r; the valve resumes if that was the last
+// hold of any reason. Releasing a reason that has no holds panics.
 func (v *Valve) Release(r Reason) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -59,13 +73,34 @@ func (v *Valve) Release(r Reason) {
 	v.addLocked(r, -1)
 }
 
-// Set ensures that r has exactly one hold (on) or none (off), calling pause
-// or resume as [Valve.Hold] and [Valve.Release] would. It reports whether it
-// changed the number of holds for r. It is meant for reasons with a single
-// owner, which can then call it on every state change without counting.
+// Set ensures that r has exactly one hold (on) or none (off). It reports
+// whether it changed the number of holds for r. It is meant for reasons
+// with a single owner, which can then call it on every state change
+// without counting.
 func (v *Valve) Set(r Reason, on bool) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	return v.setLocked(r, on)
+}
+
+// SetIfNewer is Set for a reason whose state is reported with a sequence
+// number that grows with every change, from goroutines that may deliver
+// their reports out of order: a report whose seq is not above the last one
+// applied for r is stale and ignored.
+func (v *Valve) SetIfNewer(r Reason, on bool, seq uint64) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.seqs == nil {
+		v.seqs = make(map[Reason]uint64)
+	}
+	if seq <= v.seqs[r] {
+		return false
+	}
+	v.seqs[r] = seq
+	return v.setLocked(r, on)
+}
+
+func (v *Valve) setLocked(r Reason, on bool) bool {
 	want := 0
 	if on {
 		want = 1
@@ -78,25 +113,67 @@ func (v *Valve) Set(r Reason, on bool) bool {
 	return true
 }
 
-// addLocked changes the holds of r by delta and calls pause or resume on the
-// transitions between no holds and some. v.mu must be held.
+// addLocked changes the holds of r by delta and starts an applier if the
+// wanted state now differs from the applied one. v.mu must be held.
 func (v *Valve) addLocked(r Reason, delta int) {
-	before := v.total
 	v.total += delta
 	if n := v.holds[r] + delta; n == 0 {
 		delete(v.holds, r)
 	} else {
 		v.holds[r] = n
 	}
-	switch {
-	case before == 0 && v.total > 0:
-		v.pause(r)
-	case before > 0 && v.total == 0:
-		v.resume()
+	if !v.applying && (v.total > 0) != v.applied {
+		v.applying = true
+		// Owned by the valve: applies transitions until the applied state
+		// is the wanted one, then exits. Flush waits for it.
+		go v.apply()
 	}
 }
 
-// Paused reports whether any reason holds the valve.
+// Flush applies a pending transition on the calling goroutine, or waits
+// for the running applier to finish: when it returns, pause or resume has
+// been called for the state the valve was in when Flush was called (or a
+// later one). The caller must hold no lock that pause or resume may take.
+func (v *Valve) Flush() {
+	v.mu.Lock()
+	for v.applying {
+		v.settled.Wait()
+	}
+	if (v.total > 0) == v.applied {
+		v.mu.Unlock()
+		return
+	}
+	v.applying = true
+	v.mu.Unlock()
+	v.apply()
+}
+
+// apply calls pause or resume until the applied state is the wanted one.
+// Exactly one apply runs at a time (v.applying).
+func (v *Valve) apply() {
+	v.mu.Lock()
+	for {
+		want := v.total > 0
+		if want == v.applied {
+			v.applying = false
+			v.settled.Broadcast()
+			v.mu.Unlock()
+			return
+		}
+		v.applied = want
+		reasons := v.reasonsLocked()
+		v.mu.Unlock()
+		if want {
+			v.pause(reasons)
+		} else {
+			v.resume()
+		}
+		v.mu.Lock()
+	}
+}
+
+// Paused reports whether any reason holds the valve (whether or not the
+// applier has called pause yet).
 func (v *Valve) Paused() bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -108,6 +185,10 @@ func (v *Valve) Paused() bool {
 func (v *Valve) Reasons() []Reason {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	return v.reasonsLocked()
+}
+
+func (v *Valve) reasonsLocked() []Reason {
 	if len(v.holds) == 0 {
 		return nil
 	}

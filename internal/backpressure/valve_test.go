@@ -1,6 +1,7 @@
 package backpressure
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 
@@ -8,15 +9,27 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// flushing is a Valve whose changes are applied before they return, so
+// that a test sees each transition's pause or resume in order.
+type flushing struct{ *Valve }
+
+func (v flushing) Hold(r Reason)    { v.Valve.Hold(r); v.Flush() }
+func (v flushing) Release(r Reason) { defer v.Flush(); v.Valve.Release(r) }
+func (v flushing) Set(r Reason, on bool) bool {
+	defer v.Flush()
+	return v.Valve.Set(r, on)
+}
+
 // recordingValve returns a valve whose pause and resume append to calls.
-// calls is only touched under the valve's lock and after all users finish.
-func recordingValve() (*Valve, *[]string) {
+// calls is only touched by the valve's one applier at a time and after all
+// users finish.
+func recordingValve() (flushing, *[]string) {
 	var calls []string
 	v := NewValve(
-		func(Reason) { calls = append(calls, "pause") },
+		func([]Reason) { calls = append(calls, "pause") },
 		func() { calls = append(calls, "resume") },
 	)
-	return v, &calls
+	return flushing{v}, &calls
 }
 
 func TestValvePausesOnFirstHoldResumesOnLast(t *testing.T) {
@@ -96,9 +109,9 @@ func TestValveReleaseAbsentReasonPanics(t *testing.T) {
 // Concurrent holders: pause and resume must strictly alternate, starting
 // with pause, and the valve ends open.
 func TestValveConcurrentCallsAlternate(t *testing.T) {
-	paused, bad := false, 0 // touched only by the callbacks, under the valve's lock
+	paused, bad := false, 0 // touched only by the callbacks: one applier at a time
 	v := NewValve(
-		func(Reason) {
+		func([]Reason) {
 			if paused {
 				bad++
 			}
@@ -124,6 +137,7 @@ func TestValveConcurrentCallsAlternate(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	v.Flush()
 	require.Zero(t, bad, "pause/resume did not alternate")
 	assert.False(t, paused)
 	assert.False(t, v.Paused())
@@ -144,4 +158,43 @@ func TestReasonString(t *testing.T) {
 	for r, s := range want {
 		assert.Equal(t, s, r.String())
 	}
+}
+
+// Hold and Release may be called under a lock that pause takes: the
+// callbacks run on the applier, never on the caller's goroutine.
+func TestValveNeverCallsBackOnTheCallersGoroutine(t *testing.T) {
+	var mu sync.Mutex // the caller's lock, which pause and resume take
+	var calls []string
+	v := NewValve(
+		func(rs []Reason) { mu.Lock(); calls = append(calls, fmt.Sprint("pause ", rs)); mu.Unlock() },
+		func() { mu.Lock(); calls = append(calls, "resume"); mu.Unlock() },
+	)
+	mu.Lock()
+	v.Hold(ReasonKey) // would deadlock if pause ran here
+	v.Set(ReasonBreaker, true)
+	mu.Unlock()
+	v.Flush()
+	mu.Lock()
+	v.Release(ReasonKey)
+	v.Set(ReasonBreaker, false)
+	mu.Unlock()
+	v.Flush()
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, calls)
+	assert.Equal(t, "resume", calls[len(calls)-1], "the valve ends open")
+	assert.Contains(t, calls[0], "pause", "it paused first")
+}
+
+// SetIfNewer ignores reports older than the last one applied.
+func TestValveSetIfNewerIgnoresStaleReports(t *testing.T) {
+	v, calls := recordingValve()
+	assert.True(t, v.SetIfNewer(ReasonKey, true, 2))
+	assert.False(t, v.SetIfNewer(ReasonKey, false, 1), "seq 1 is older than 2")
+	v.Flush()
+	assert.True(t, v.Paused())
+	assert.True(t, v.SetIfNewer(ReasonKey, false, 3))
+	v.Flush()
+	assert.False(t, v.Paused())
+	assert.Equal(t, []string{"pause", "resume"}, *calls)
 }

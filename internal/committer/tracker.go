@@ -13,8 +13,11 @@ const (
 	// down for; below it compaction would cost more than it saves.
 	compactMin = 64
 	// shrinkMin is the capacity under which storage is never reallocated
-	// smaller, so a steady small workload never reallocates.
-	shrinkMin = 1024
+	// smaller, so that a workload whose window swings between empty and a
+	// few thousand entries (a partition buffer's worth) keeps its storage
+	// instead of growing it again after every drain. 16,384 entries are
+	// 256 KiB.
+	shrinkMin = 16384
 )
 
 // Tracker tracks the offsets of one partition from dispatch to completion
@@ -77,6 +80,13 @@ func (t *Tracker) Register(offset int64) bool {
 // was already completed.
 func (t *Tracker) Complete(offset int64) bool {
 	pending := t.entries[t.head:]
+	if len(pending) == 0 {
+		return false
+	}
+	// Offsets are usually contiguous: then the entry is found at once.
+	if i := offset - pending[0].offset; i >= 0 && i < int64(len(pending)) && pending[i].offset == offset {
+		return t.completeAt(pending, int(i))
+	}
 	i, found := slices.BinarySearchFunc(pending, offset, func(e entry, o int64) int {
 		switch {
 		case e.offset < o:
@@ -86,7 +96,14 @@ func (t *Tracker) Complete(offset int64) bool {
 		}
 		return 0
 	})
-	if !found || pending[i].done {
+	if !found {
+		return false
+	}
+	return t.completeAt(pending, i)
+}
+
+func (t *Tracker) completeAt(pending []entry, i int) bool {
+	if pending[i].done {
 		return false
 	}
 	pending[i].done = true
