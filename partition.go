@@ -87,6 +87,7 @@ func (c *counts) add(o counts) {
 // the failure path if it comes to that.
 type task struct {
 	rec        *Record
+	offset     int64 // rec.Offset, kept here so that completion does not touch the record
 	size       int64
 	dispatched time.Time // set when some hook needs it
 	attempt    int       // handler calls made
@@ -345,10 +346,14 @@ func (p *partition) acquire(c *backpressure.Credits, n int64, reason backpressur
 	return err
 }
 
+// sendChunk is the most records send queues under one hold of the
+// group's lock.
+const sendChunk = 16
+
 // send hands b, whose credits are taken, to its key actors: keys and hooks
 // first (user code, no lock held), then registration (unless at-most-once
-// registered them already) and queueing under one acquisition of the
-// group's lock.
+// registered them already) and queueing, sendChunk records per hold of
+// the group's lock.
 func (p *partition) send(b []*Record, register bool) {
 	e := p.e
 	var now time.Time
@@ -357,7 +362,7 @@ func (p *partition) send(b []*Record, register bool) {
 	}
 	msgs := p.msgs[:0]
 	for _, r := range b {
-		m := actors.Message[task]{Msg: task{rec: r, size: r.Size(), dispatched: now}}
+		m := actors.Message[task]{Msg: task{rec: r, offset: r.Offset, size: r.Size(), dispatched: now}}
 		m.Weight = m.Msg.size
 		e.route(r, &m)
 		msgs = append(msgs, m)
@@ -368,21 +373,29 @@ func (p *partition) send(b []*Record, register bool) {
 			}
 		}
 	}
+	all := msgs
 	outOfOrder := int64(-1)
-	p.group.Lock()
-	for i := range msgs {
-		if register {
-			if !p.offsets.Register(msgs[i].Msg.rec.Offset) && outOfOrder < 0 {
-				outOfOrder = msgs[i].Msg.rec.Offset
+	var watermark int64
+	for len(msgs) > 0 {
+		// In chunks, so that workers finishing records never wait long
+		// for the lock (a short wait spins; a long one parks).
+		chunk := msgs[:min(len(msgs), sendChunk)]
+		msgs = msgs[len(chunk):]
+		p.group.Lock()
+		for i := range chunk {
+			if register {
+				if !p.offsets.Register(chunk[i].Msg.offset) && outOfOrder < 0 {
+					outOfOrder = chunk[i].Msg.offset
+				}
+				p.live++
 			}
-			p.live++
+			p.group.SendLocked(&chunk[i])
 		}
-		p.group.SendLocked(&msgs[i])
+		watermark = p.offsets.Watermark()
+		p.group.Unlock()
 	}
-	watermark := p.offsets.Watermark()
-	p.group.Unlock()
-	clear(msgs)
-	p.msgs = msgs[:0]
+	clear(all)
+	p.msgs = all[:0]
 	if outOfOrder >= 0 {
 		p.log.Error("orderly: offset out of order; it will not be committed past", slog.Int64("offset", outOfOrder),
 			slog.Int64("watermark", watermark))
@@ -443,7 +456,7 @@ func (p *partition) flushPending() {
 // its credits come back.
 func (p *partition) done(t *task) {
 	if t.outcome != OutcomeAbandoned && !p.e.cfg.atMostOnce {
-		if passed := p.offsets.Complete(t.rec.Offset); passed > 0 {
+		if passed := p.offsets.Complete(t.offset); passed > 0 {
 			p.window.Release(passed)
 		}
 		p.completions++

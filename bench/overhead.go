@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/orderly-go/orderly"
@@ -17,18 +18,37 @@ const (
 	overheadKeys       = 10000
 )
 
-// allocCounter takes runtime.MemStats before and after a run.
+// allocCounter takes runtime.MemStats and the process's CPU time (user
+// plus system, every thread) before and after a run. CPU time per record
+// is steadier than wall time on a shared machine: another process's load
+// delays a run but does not add to its CPU time (only to its cache misses).
 type allocCounter struct {
 	n       int
 	mallocs [2]uint64
 	bytes   [2]uint64
+	cpu     [2]time.Duration
 }
 
 func (a *allocCounter) sample() {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	a.mallocs[a.n], a.bytes[a.n] = ms.Mallocs, ms.TotalAlloc
+	a.cpu[a.n] = processCPU()
 	a.n++
+}
+
+// cpuPerRecord is the process CPU time between the samples per record, in ns.
+func (a *allocCounter) cpuPerRecord(records int) float64 {
+	return float64(a.cpu[1]-a.cpu[0]) / float64(records)
+}
+
+// processCPU is the CPU time the process has used, user plus system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (a *allocCounter) perRecord(records int) (allocs, bytes float64) {
@@ -161,7 +181,7 @@ func overheadResult(mode string, keys, n, concurrency int, tr *tracker, ac *allo
 	return Result{
 		Scenario: "overhead", Mode: mode, Keys: keys, Partitions: overheadPartitions, Records: n,
 		Concurrency: concurrency, Seconds: secs, RecordsPerSec: float64(n) / secs,
-		StartupSeconds: tr.startup(), NsPerRecord: secs * 1e9 / float64(n),
+		StartupSeconds: tr.startup(), NsPerRecord: secs * 1e9 / float64(n), CPUNsPerRecord: ac.cpuPerRecord(n),
 		AllocsPerRecord: allocs, BytesPerRecord: bytes,
 	}
 }

@@ -31,7 +31,10 @@ type Result struct {
 	HandlerSeconds      float64 `json:"handler_seconds,omitempty"` // Σ measured handler durations
 
 	// overhead
-	NsPerRecord     float64 `json:"ns_per_record,omitempty"`
+	NsPerRecord float64 `json:"ns_per_record,omitempty"`
+	// CPUNsPerRecord is the process's CPU time (all threads, user plus
+	// system) per record: steadier than wall time on a shared machine.
+	CPUNsPerRecord  float64 `json:"cpu_ns_per_record,omitempty"`
 	AllocsPerRecord float64 `json:"allocs_per_record,omitempty"`
 	BytesPerRecord  float64 `json:"bytes_per_record,omitempty"`
 
@@ -74,6 +77,7 @@ var (
 	colEff    = column{Head: "efficiency", Cell: func(r Result) string { return report.Float(r.Efficiency, 3) }}
 	colNomEff = column{Head: "nominal_eff", Cell: func(r Result) string { return report.Float(r.NominalEfficiency, 3) }}
 	colNs     = column{Head: "ns/record", Cell: func(r Result) string { return report.Float(r.NsPerRecord, 0) }}
+	colCPU    = column{Head: "cpu_ns/record", Cell: func(r Result) string { return report.Float(r.CPUNsPerRecord, 0) }}
 	colAllocs = column{Head: "allocs/record", Cell: func(r Result) string { return report.Float(r.AllocsPerRecord, 2) }}
 	colBytes  = column{Head: "B/record", Cell: func(r Result) string { return report.Float(r.BytesPerRecord, 0) }}
 	colRatio  = column{Head: "ratio", Cell: func(r Result) string { return report.Float(r.Ratio, 3) }}
@@ -88,8 +92,8 @@ var (
 // columns lists what the table of a scenario shows.
 var columns = map[string][]column{
 	"pc-table":         {colMode, colKeys, colRecs, colSecs, colLimit, colNomLim, colEff, colNomEff, colStart},
-	"overhead":         {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colAllocs, colBytes, colRatio},
-	"tracing-overhead": {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colAllocs, colBytes, colRatio},
+	"overhead":         {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
+	"tracing-overhead": {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
 	"keys-1m":          {colMode, colKeys, colParts, colRecs, colSecs, colRate, colBase, colPeak, colNote},
 	"hot-key":          {colMode, colKeys, colParts, colRecs, colOther, colOSecs, colORate, colSecs, colLimit, colEff, colRatio, colNote},
 }

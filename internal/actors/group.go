@@ -73,9 +73,11 @@ type Message[M any] struct {
 // no key in common run in parallel, up to the scheduler's limit; a message
 // with no keys runs as soon as the scheduler allows.
 //
-// Each key is an actor whose mailbox is its queue in the group. The actor
-// exists only while its queue is not empty: on the first message it is
-// created, after its last message is done it is passivated (deleted). A
+// Each key is an actor whose mailbox is its queue in the group. An actor
+// is created on its key's first message; once its queue is empty it is
+// idle, and idle actors are passivated (deleted) in bulk when more than
+// maxIdle have gathered, so the group's memory follows the busy keys, not
+// every key ever seen. A
 // message with several keys waits at the head of each of its keys' queues
 // and runs once it heads all of them; while it waits, those keys hold no
 // goroutine. A worker that finishes a message whose key has the next
@@ -100,7 +102,8 @@ type Group[M any] struct {
 	// scheduler's lock is taken under it (to submit); no user code and no
 	// callback other than cfg.Done runs under it.
 	mu       sync.Mutex
-	keys     map[uint64]*keyActor[M] // only keys with queued or running messages
+	keys     map[uint64]*keyActor[M] // keys with queued or running messages, and up to maxIdle idle ones
+	idle     int                     // keys in the map with an empty queue
 	freeKeys []*keyActor[M]          // passivated actors kept for reuse
 	freeEnvs []*envelope[M]          // finished envelopes kept for reuse
 	delayed  map[*envelope[M]]*time.Timer
@@ -111,7 +114,14 @@ type Group[M any] struct {
 	reported uint64 // overSeq last handed to OnOver
 }
 
-const maxFree = 1024
+const (
+	maxFree = 1024
+	// maxIdle is how many idle key actors stay in the map before they are
+	// passivated all at once. Keeping a key that comes back soon saves a
+	// map insertion and deletion per message; sweeping in bulk keeps the
+	// map's size bounded by the busy keys plus maxIdle.
+	maxIdle = 4096
+)
 
 type keyActor[M any] struct {
 	queue ring[*envelope[M]] // the head is running or waiting on other keys
@@ -126,7 +136,9 @@ type envelope[M any] struct {
 	key     uint64   // the only key, when keys is nil and nkeys == 1
 	keys    []uint64 // all keys, when there are two or more
 	nkeys   int
-	waiting int // keys at whose head this message is not yet; guarded by g.mu
+	waiting int            // keys at whose head this message is not yet; guarded by g.mu
+	actor   *keyActor[M]   // the only key's actor, when nkeys == 1: finish needs no lookup
+	actors  []*keyActor[M] // every key's actor, when nkeys ≥ 2
 }
 
 // NewGroup returns a group that receives messages on sched.
@@ -188,12 +200,23 @@ func (g *Group[M]) SendLocked(m *Message[M]) {
 	case m.HasKey:
 		env.key, env.nkeys = m.Key, 1
 	}
+	if env.nkeys >= 2 {
+		env.actors = make([]*keyActor[M], env.nkeys)
+	}
 	for i := 0; i < env.nkeys; i++ {
 		k := env.keyAt(i)
 		a := g.keys[k]
-		if a == nil {
+		switch {
+		case a == nil:
 			a = g.spawn()
 			g.keys[k] = a
+		case a.queue.len() == 0:
+			g.idle-- // an idle key comes back
+		}
+		if env.actors != nil {
+			env.actors[i] = a
+		} else {
+			env.actor = a
 		}
 		a.queue.push(env)
 		if a.queue.len() > 1 {
@@ -264,14 +287,14 @@ func (g *Group[M]) Delayed() int {
 	return len(g.delayed)
 }
 
-// Keys is the number of live (non-passivated) key actors.
+// Keys is the number of keys with queued or running messages.
 func (g *Group[M]) Keys() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.keys)
+	return len(g.keys) - g.idle
 }
 
-// Load returns what key k holds now (zero when it is passivated).
+// Load returns what key k holds now (zero when it holds nothing).
 func (g *Group[M]) Load(k uint64) Load {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -355,12 +378,14 @@ func (g *Group[M]) finish(env *envelope[M]) (next *envelope[M]) {
 		g.cfg.Done(&env.msg)
 	}
 	for i := 0; i < env.nkeys; i++ {
-		k := env.keyAt(i)
-		a := g.keys[k]
+		a := env.actor
+		if env.actors != nil {
+			a = env.actors[i]
+		}
 		head, _ := a.queue.pop()
 		if head != env {
 			g.mu.Unlock()
-			panic(fmt.Sprintf("actors: key %x finished a message that was not at its head", k))
+			panic(fmt.Sprintf("actors: key %x finished a message that was not at its head", env.keyAt(i)))
 		}
 		a.load.Messages--
 		a.load.Weight -= env.weight
@@ -371,11 +396,7 @@ func (g *Group[M]) finish(env *envelope[M]) (next *envelope[M]) {
 		}
 		h, ok := a.queue.peek()
 		if !ok {
-			delete(g.keys, k)
-			if len(g.freeKeys) < maxFree {
-				a.load = Load{}
-				g.freeKeys = append(g.freeKeys, a)
-			}
+			g.idle++
 			continue
 		}
 		h.waiting--
@@ -387,13 +408,32 @@ func (g *Group[M]) finish(env *envelope[M]) (next *envelope[M]) {
 			}
 		}
 	}
+	if g.idle > maxIdle {
+		g.passivate()
+	}
 	var zero M
-	env.msg, env.keys, env.nkeys, env.key, env.weight = zero, nil, 0, 0, 0
+	env.msg, env.keys, env.nkeys, env.key, env.weight, env.actor, env.actors = zero, nil, 0, 0, 0, nil, nil
 	if len(g.freeEnvs) < maxFree {
 		g.freeEnvs = append(g.freeEnvs, env)
 	}
 	g.Unlock()
 	return next
+}
+
+// passivate removes every idle key actor from the map, keeping some for
+// reuse. g.mu must be held.
+func (g *Group[M]) passivate() {
+	for k, a := range g.keys {
+		if a.queue.len() > 0 {
+			continue
+		}
+		delete(g.keys, k)
+		if len(g.freeKeys) < maxFree {
+			a.load, a.over = Load{}, false
+			g.freeKeys = append(g.freeKeys, a)
+		}
+	}
+	g.idle = 0
 }
 
 func dedupe(keys []uint64) []uint64 {

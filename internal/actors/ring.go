@@ -9,6 +9,7 @@ type ring[T any] struct {
 	buf  []T
 	head int
 	n    int
+	keep bool // never shrink: the storage of a long-lived, busy queue
 }
 
 const (
@@ -44,7 +45,7 @@ func (q *ring[T]) pop() (T, bool) {
 	q.buf[q.head] = zero
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
-	if len(q.buf) > ringKeep && q.n < len(q.buf)/8 {
+	if !q.keep && len(q.buf) > ringKeep && q.n < len(q.buf)/8 {
 		q.resize(max(ringMinCap, len(q.buf)/4))
 	}
 	return v, true

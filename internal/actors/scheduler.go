@@ -72,7 +72,12 @@ func NewScheduler(limit int, idle time.Duration, onPanic PanicHandler) *Schedule
 	if idle <= 0 {
 		idle = DefaultIdle
 	}
-	return &Scheduler{limit: limit, idle: idle, onPanic: onPanic}
+	s := &Scheduler{limit: limit, idle: idle, onPanic: onPanic}
+	// The ready queue lives as long as the engine and swings between empty
+	// and every record the engine holds: reallocating it on every swing
+	// would cost more than its storage (16 bytes a slot).
+	s.ready.keep = true
+	return s
 }
 
 // Limit is the most Runnables that run at once.
