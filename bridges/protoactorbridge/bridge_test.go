@@ -444,3 +444,68 @@ func TestCloseIsBoundedByItsContext(t *testing.T) {
 		settle()
 	})
 }
+
+// WithKeyFunc decides which actor a record goes to, and Request.Key says
+// which key it was.
+func TestKeyFuncRoutes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var problems atomic.Int32
+		props := actor.PropsFromFunc(func(ctx actor.Context) {
+			if m, ok := ctx.Message().(*protoactorbridge.Request); ok {
+				if m.Key != string(m.Record.Value) {
+					problems.Add(1)
+				}
+				ctx.Respond(protoactorbridge.Reply{})
+			}
+		})
+		b, err := protoactorbridge.New(newSystem(), protoactorbridge.WithPerKey(props),
+			protoactorbridge.WithKeyFunc(func(r *orderly.Record) string { return string(r.Value) }))
+		require.NoError(t, err)
+		for i, v := range []string{"x", "y", "x", "z", "y"} {
+			require.NoError(t, b.Handle(context.Background(), &orderly.Record{Key: []byte{byte(i)}, Value: []byte(v)}))
+		}
+		assert.Zero(t, problems.Load())
+		assert.Equal(t, uint64(3), b.Stats().Spawned)
+		require.NoError(t, b.Close(context.Background()))
+	})
+}
+
+// Many goroutines sending records of a few keys at once (as several
+// partitions sharing a key would), with actors passivated as soon as they
+// are idle: every request gets its actor's answer, none is lost to a
+// passivation racing a new request.
+func TestConcurrentRequestsAndPassivation(t *testing.T) {
+	const goroutines, each, keys = 8, 300, 4
+	var live [keys]atomic.Int32
+	var overlaps atomic.Int32
+	props := actor.PropsFromFunc(func(ctx actor.Context) {
+		if m, ok := ctx.Message().(*protoactorbridge.Request); ok {
+			k := int(m.Record.Key[0])
+			if live[k].Add(1) > 1 {
+				overlaps.Add(1) // two actors of one key at work at once
+			}
+			live[k].Add(-1)
+			ctx.Respond(protoactorbridge.Reply{})
+		}
+	})
+	b, err := protoactorbridge.New(newSystem(), protoactorbridge.WithPerKey(props),
+		protoactorbridge.WithPassivation(time.Microsecond))
+	require.NoError(t, err)
+	errs := make(chan error, goroutines*each)
+	for g := range goroutines {
+		go func() {
+			for i := range each {
+				errs <- b.Handle(context.Background(), &orderly.Record{Key: []byte{byte((g + i) % keys)}})
+			}
+		}()
+	}
+	for range goroutines * each {
+		require.NoError(t, <-errs)
+	}
+	st := b.Stats()
+	assert.Zero(t, st.InFlight)
+	assert.Zero(t, st.Unanswered)
+	assert.Zero(t, overlaps.Load())
+	t.Logf("spawned %d, passivated %d", st.Spawned, st.Passivated)
+	require.NoError(t, b.Close(context.Background()))
+}

@@ -144,10 +144,11 @@
 //     runs replies against deadlines under -race. For the same reason it
 //     waits for actors to stop by their Terminated messages, not with
 //     PoisonFuture or StopFuture.
-//   - Its receive timeout has a data race (upstream issue #1139): the timer
-//     goroutine and the actor's goroutine both write the timer fields. The
-//     bridge passivates with timers of its own instead of
-//     SetReceiveTimeout.
+//   - Its receive timeout has a data race (upstream issue #1139): the
+//     timer's goroutine clears the actor context's timeout and timer fields
+//     while the actor's goroutine reads them (`go test -race` reports
+//     actor_context.go:247 against :477, and :81 against :68). The bridge
+//     passivates with timers of its own instead of SetReceiveTimeout.
 //   - Its bounded mailbox (actor.Bounded) spins the sender with
 //     runtime.Gosched while full, and actor.BoundedDropping drops messages
 //     silently. Here the sender would be an engine handler goroutine. The
