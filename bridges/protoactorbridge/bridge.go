@@ -149,17 +149,21 @@ func (b *Bridge) Handle(ctx context.Context, r *orderly.Record) error {
 		defer t.Stop()
 		timeout = t.C
 	}
-	req := &Request{Record: r, Key: key, Attempt: attemptOf(ctx), Deadline: deadline}
 
 	c, to, err := b.register(key)
 	if err != nil {
 		return err
 	}
-	sender := &actor.PID{Address: b.replies.Address, Id: b.replies.Id, RequestId: c.id}
+	// One allocation for the request, its sender and their envelope.
+	m := &message{
+		req:    Request{Record: r, Key: key, Attempt: attemptOf(ctx), Deadline: deadline},
+		sender: actor.PID{Address: b.replies.Address, Id: b.replies.Id, RequestId: c.id},
+	}
+	m.env = actor.MessageEnvelope{Message: &m.req, Sender: &m.sender}
 	if to != nil {
-		b.system.Root.RequestWithCustomSender(to, req, sender)
+		b.system.Root.Send(to, &m.env) // an envelope with a sender: a request
 	} else {
-		b.system.Root.Send(b.parent, &forward{child: c.child, req: req, sender: sender})
+		b.system.Root.Send(b.parent, &forward{child: c.child, env: &m.env})
 	}
 
 	select {
@@ -170,6 +174,14 @@ func (b *Bridge) Handle(ctx context.Context, r *orderly.Record) error {
 	case <-timeout:
 	}
 	return b.giveUp(ctx, c, key, deadline)
+}
+
+// message is a request as sent: the Request, the sender PID naming its
+// call, and the envelope that carries both.
+type message struct {
+	req    Request
+	sender actor.PID
+	env    actor.MessageEnvelope
 }
 
 // register records a new call for a record of key and says where to send

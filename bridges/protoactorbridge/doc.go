@@ -137,12 +137,13 @@
 //     reply without its lock while its timeout may complete it at the same
 //     moment; `go test -race` reports future.go:161 against future.go:125
 //     when a reply meets the deadline. Request deadlines are exactly that
-//     case, so the bridge does not use RequestFuture: it registers its own
-//     reply process and sends requests with RequestWithCustomSender, the
-//     request's id in the sender PID's RequestId (as protoactor's remoting
-//     does), and keeps every outcome under one lock. TestRepliesRacingTheDeadline
-//     runs replies against deadlines under -race. For the same reason it
-//     waits for actors to stop by their Terminated messages, not with
+//     case, so the bridge does not use RequestFuture: it registers a reply
+//     process of its own and sends each request in an envelope whose sender
+//     is that process, the request's id in the sender PID's RequestId (as
+//     protoactor's remoting addresses per-request senders), and it keeps
+//     every outcome under one lock. The package's tests run replies against
+//     deadlines under -race. For the same reason the bridge learns that
+//     actors have stopped from their Terminated messages, not from
 //     PoisonFuture or StopFuture.
 //   - Its receive timeout has a data race (upstream issue #1139): the
 //     timer's goroutine clears the actor context's timeout and timer fields

@@ -18,9 +18,8 @@ type parent struct {
 // forward asks the parent to send req to child's actor, spawning it first
 // if it has not been.
 type forward struct {
-	child  *child
-	req    *Request
-	sender *actor.PID
+	child *child
+	env   *actor.MessageEnvelope // the Request, its sender the reply process
 }
 
 // shutdown asks the parent to stop its children and then itself.
@@ -75,7 +74,7 @@ func (p *parent) forward(ctx actor.Context, m *forward) {
 		// Close gave up waiting for in-flight requests and is stopping the
 		// children: spawn nothing more.
 		b.mu.Lock()
-		if c := b.calls[m.sender.RequestId]; c != nil {
+		if c := b.calls[m.env.Sender.RequestId]; c != nil {
 			b.completeLocked(c, ErrClosed)
 		}
 		ch.viaParent--
@@ -105,7 +104,7 @@ func (p *parent) forward(ctx actor.Context, m *forward) {
 	send := !ch.dead && !ch.failed
 	b.mu.Unlock()
 	if send {
-		ctx.RequestWithCustomSender(ch.spawned, m.req, m.sender)
+		ctx.Send(ch.spawned, m.env) // an envelope with a sender: a request
 	}
 	// A request not sent was failed when its actor was declared dead.
 	b.mu.Lock()
