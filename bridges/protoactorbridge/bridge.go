@@ -140,6 +140,9 @@ func New(system *actor.ActorSystem, opts ...Option) (*Bridge, error) {
 // ErrUnexpectedReply) or ctx ends first. A reply that has arrived is
 // always returned, even when ctx ended or Close ran meanwhile.
 func (b *Bridge) Handle(ctx context.Context, r *orderly.Record) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("protoactorbridge: request not sent: %w", context.Cause(ctx))
+	}
 	key := b.cfg.keyFunc(r)
 	deadline, hasDeadline := ctx.Deadline()
 	var timeout <-chan time.Time

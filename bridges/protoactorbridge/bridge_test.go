@@ -509,3 +509,29 @@ func TestConcurrentRequestsAndPassivation(t *testing.T) {
 	t.Logf("spawned %d, passivated %d", st.Spawned, st.Passivated)
 	require.NoError(t, b.Close(context.Background()))
 }
+
+// A Handle call whose context is already done sends nothing; one whose
+// context is cancelled while it waits stops waiting with the cause.
+func TestCancelledContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan struct{})
+		var started, stopped atomic.Int32
+		b, err := protoactorbridge.New(newSystem(), protoactorbridge.WithPerKey(gatedProps(gate, &started, &stopped)))
+		require.NoError(t, err)
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		require.ErrorIs(t, b.Handle(done, record("k")), context.Canceled)
+		assert.Zero(t, b.Stats().Spawned, "nothing sent")
+
+		ctx, cancelWait := context.WithCancelCause(context.Background())
+		pending := handleAsync(ctx, b, waiting("k"))
+		synctest.Wait()
+		errRevoked := errors.New("partition revoked")
+		cancelWait(errRevoked)
+		err = <-pending
+		require.ErrorIs(t, err, errRevoked)
+		require.NotErrorIs(t, err, protoactorbridge.ErrTimeout)
+		close(gate)
+		require.NoError(t, b.Close(context.Background()))
+	})
+}
