@@ -165,4 +165,32 @@
 //   - Each mailbox activation runs on a new goroutine, and protoactor logs
 //     dead letters (Config.DeadLetterRequestLogging, throttled): requests
 //     to dead actors, and replies that reach a closed bridge, show up there.
+//
+// # Cost
+//
+// bench/protoactor (a module of the repository) runs the same records
+// through an orderly engine with a plain no-op handler and through the
+// bridge with no-op actors, in one process: 100,000 records, 1,000 keys, 4
+// partitions, concurrency 100, the median of 3 runs per mode. Three
+// invocations on a 2-core machine shared with other test runs gave:
+//
+//	mode                       ns/record      allocs/record  overhead/record  records/s ÷ plain's
+//	plain orderly handler      1,590–3,370    2.4
+//	bridge, an actor per key   5,950–10,910   12.4           4.3–7.5 µs       0.24–0.31
+//	bridge, one target actor   4,670–5,900    12.0           2.5–3.3 µs       0.34–0.57
+//
+// The bridge's own part is small (a registration under one lock, one
+// allocation for the request and its envelope, a timer when the context has
+// no deadline); most of the rest is protoactor delivering two messages per
+// record. In a CPU profile of the per-key run the largest single item is
+// protoactor resolving the PID of each message it sends (PID.ref: a
+// registry lookup and an allocation to cache the result, 18 % of the
+// samples), much of it growing the stack of the fresh goroutine protoactor
+// starts for each mailbox run (runtime.copystack, 11 %). One target actor is cheaper per record than an actor per key
+// when there is no work, because its mailbox stays busy, but it handles one
+// record at a time: with work in the actors the per-key bridge keeps pace
+// and the single actor does not. With -latency 1ms (each actor, or the
+// plain handler, sleeps 1 ms; 20,000 records) the bridge with an actor per
+// key kept 0.84 of the plain handler's throughput (19.4 against 16.2 µs per
+// record) and one target actor 0.012 (25.7 s against 0.31 s).
 package protoactorbridge
