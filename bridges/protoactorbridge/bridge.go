@@ -140,7 +140,10 @@ func New(system *actor.ActorSystem, opts ...Option) (*Bridge, error) {
 // ErrUnexpectedReply) or ctx ends first. A reply that has arrived is
 // always returned, even when ctx ended or Close ran meanwhile.
 func (b *Bridge) Handle(ctx context.Context, r *orderly.Record) error {
-	if ctx.Err() != nil {
+	if err := ctx.Err(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: it passed before the request was sent: %w", ErrTimeout, err)
+		}
 		return fmt.Errorf("protoactorbridge: request not sent: %w", context.Cause(ctx))
 	}
 	key := b.cfg.keyFunc(r)
