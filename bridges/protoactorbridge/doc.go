@@ -19,8 +19,8 @@
 // The package is a module of its own, so that protoactor-go's
 // dependencies (Prometheus, the OpenTelemetry metrics SDK, protobuf) stay
 // out of builds that do not import it. The orderly engine itself does not
-// run on protoactor: its key actors are its own (see orderly's design
-// notes). The bridge is for actors a team already has.
+// run on protoactor: its key actors are its own (internal/actors). The
+// bridge is for actors a team already has.
 //
 // # What an actor receives and answers
 //
@@ -152,10 +152,12 @@
 //     passivates with timers of its own instead of SetReceiveTimeout.
 //   - Its bounded mailbox (actor.Bounded) spins the sender with
 //     runtime.Gosched while full, and actor.BoundedDropping drops messages
-//     silently. Here the sender would be an engine handler goroutine. The
-//     bridge never puts more than one live request per key and partition in
-//     a per-key actor's mailbox (plus attempts that timed out), so the
-//     default unbounded mailbox stays short: keep it.
+//     silently. Here the sender would be an engine handler goroutine.
+//     orderly hands the bridge one record per key and partition at a time,
+//     so a per-key actor's mailbox holds one live request (plus attempts
+//     that timed out): the default unbounded mailbox stays short; keep it.
+//     With WithTarget up to WithMaxConcurrency requests queue in the one
+//     mailbox.
 //   - Stop discards the messages still queued in the mailbox. The bridge
 //     passivates only actors with nothing unanswered, and with a poison
 //     pill; Close uses poison pills while its context lasts. When an actor
