@@ -67,8 +67,8 @@ func WithTarget(pid *actor.PID) Option {
 // child of the bridge's own actor: a virtual actor per key. orderly hands a
 // key's records to the bridge one at a time and in offset order (per
 // partition), so each such actor sees its key's records in that order, one
-// request in its mailbox at a time. Idle actors are stopped (see
-// WithPassivation) and spawned again on the key's next record. props must
+// request in its mailbox at a time unless an attempt timed out (the next
+// then queues behind it). Idle actors are stopped (see WithPassivation) and spawned again on the key's next record. props must
 // not have a guardian strategy (protoactor refuses those for children);
 // the attempt that would spawn from it fails with the spawn's error.
 // Exactly one of WithTarget and WithPerKey is required.
