@@ -83,6 +83,11 @@ func TestEnginePropertiesOnMemoryLog(t *testing.T) {
 		uncommitted := rapid.IntRange(1, 200).Draw(t, "maxUncommitted")
 		failShare := rapid.Float64Range(0, 0.2).Draw(t, "failShare")
 		maxLatency := rapid.IntRange(0, 300).Draw(t, "maxLatencyMicros")
+		// Batch boundaries: the memory log's batches are at most its fetch
+		// buffer, and a resplit source cuts them again at random points.
+		fetch := rapid.IntRange(1, 64).Draw(t, "fetchBuffer")
+		cutSeed := rapid.Uint64().Draw(t, "cutSeed")
+		cut := rapid.Bool().Draw(t, "cut")
 
 		log := memory.NewLog()
 		if err := log.CreateTopic("t", partitions); err != nil {
@@ -150,7 +155,11 @@ func TestEnginePropertiesOnMemoryLog(t *testing.T) {
 		var members []*member
 		start := func() {
 			id := len(members)
-			m := log.Member("g", []string{"t"})
+			m := log.Member("g", []string{"t"}, memory.WithFetchBuffer(fetch))
+			var src orderly.Source = m
+			if cut {
+				src = resplit{Source: m, seed: cutSeed + uint64(id)}
+			}
 			var eng *orderly.Engine
 			h := orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
 				p := parseProp(r)
@@ -186,7 +195,7 @@ func TestEnginePropertiesOnMemoryLog(t *testing.T) {
 				return nil
 			})
 			var err error
-			eng, err = orderly.New(m, h,
+			eng, err = orderly.New(src, h,
 				orderly.WithOrdering(ordering),
 				orderly.WithMaxConcurrency(concurrency),
 				orderly.WithPartitionBuffer(partBuf, 1<<20),
