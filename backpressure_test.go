@@ -46,7 +46,7 @@ func TestPartitionOutOfCreditIsPausedAndResumed(t *testing.T) {
 	require.Eventually(t, func() bool { return m.Paused("t", 0) }, 10*time.Second, time.Millisecond)
 	ps := partitionStats(t, eng, 0)
 	require.True(t, ps.Paused)
-	require.Contains(t, ps.Reasons, "partition-records")
+	require.Contains(t, ps.Reasons, orderly.PausePartitionRecords)
 	require.LessOrEqual(t, ps.HeldRecords, int64(10))
 	require.LessOrEqual(t, eng.Stats().HeldRecords, int64(10))
 
@@ -84,7 +84,7 @@ func TestEngineOutOfCreditPausesPartitions(t *testing.T) {
 	s := eng.Stats()
 	for _, ps := range s.Partitions {
 		if ps.Paused {
-			require.Contains(t, ps.Reasons, "engine-records")
+			require.Contains(t, ps.Reasons, orderly.PauseEngineRecords)
 		}
 	}
 	close(gate)
@@ -129,7 +129,7 @@ func TestHotKeyDoesNotStallOtherKeys(t *testing.T) {
 				"every cold key was handled while the hot key was stuck")
 			ps := partitionStats(t, eng, 0)
 			if keyBuffer > 0 {
-				require.True(t, slices.Contains(ps.Reasons, "key"), "the hot key over its buffer pauses fetching: %+v", ps)
+				require.True(t, slices.Contains(ps.Reasons, orderly.PauseKey), "the hot key over its buffer pauses fetching: %+v", ps)
 			} else {
 				require.False(t, ps.Paused, "the partition has credit: %+v", ps)
 			}
@@ -164,7 +164,7 @@ func TestUncommittedWindowPausesPartition(t *testing.T) {
 	stop := running(t, eng)
 	require.Eventually(t, func() bool {
 		ps := partitionStats(t, eng, 0)
-		return slices.Contains(ps.Reasons, "uncommitted") && ps.Uncommitted == 20
+		return slices.Contains(ps.Reasons, orderly.PauseUncommitted) && ps.Uncommitted == 20
 	}, 10*time.Second, time.Millisecond)
 	require.Eventually(t, func() bool { return handled.Load() == 19 }, 10*time.Second, time.Millisecond,
 		"the window holds the slow record and the 19 behind it")

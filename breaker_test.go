@@ -125,7 +125,7 @@ func TestBreakerStopsDeliveryDuringAnOutage(t *testing.T) {
 			}
 			all := true
 			for _, p := range s.Partitions {
-				all = all && p.Paused && slices.Contains(p.Reasons, "breaker")
+				all = all && p.Paused && slices.Contains(p.Reasons, orderly.PauseBreaker)
 			}
 			if all {
 				sawPaused.Store(true)
@@ -178,7 +178,7 @@ func TestBreakerStopsDeliveryDuringAnOutage(t *testing.T) {
 	require.Equal(t, "closed", last, "the breaker ends closed")
 	require.True(t, sawPaused.Load(), "while open, every partition was seen paused for \"breaker\"")
 	require.False(t, s.BreakerOpen)
-	require.Zero(t, s.DeadLettered)
+	require.Zero(t, s.RecordsDeadLettered)
 
 	mu.Lock()
 	defer mu.Unlock()

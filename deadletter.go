@@ -55,31 +55,47 @@ func WithDeadLetter(sink DeadLetterSink) Option {
 	}
 }
 
-// WithRecover sets a recovery function, called after a record's last
-// attempt with the last error. Returning nil makes the record done;
-// returning an error passes it on to the dead-letter sink (or, without
-// one, to the log). It runs on the record's key actor.
-func WithRecover(f func(ctx context.Context, r *Record, err error) error) Option {
+// WithFallback sets a fallback: a function called after a record's last
+// attempt failed, with the last error, before the record goes to the
+// dead-letter sink. It is not panic recovery (the engine recovers handler
+// panics itself): it is the last chance to handle the record another way
+// (a default value, a compensating action). Returning nil declares the
+// record done (OutcomeRecovered); returning an error passes the record on
+// to the dead-letter sink (or, without one, to the log) with that error. A
+// fallback that panics counts as returning the panic as an error. It runs
+// on the record's key actor, so the key waits for it.
+func WithFallback(f func(ctx context.Context, r *Record, err error) error) Option {
 	return func(c *config) {
 		if f == nil {
-			c.fail(invalid("WithRecover(nil)"))
+			c.fail(invalid("WithFallback(nil)"))
 		}
-		c.recover = f
+		c.fallback = f
 	}
 }
+
+// ParkUntilReleased as WithKeyParking's duration parks a key until
+// Engine.ReleaseKey releases it.
+const ParkUntilReleased time.Duration = -1
+
+// DefaultParkFor is how long WithKeyParking(0) parks a key.
+const DefaultParkFor = 5 * time.Minute
 
 // WithKeyParking parks a key once one of its records is dead-lettered:
 // the key's later records on that partition follow it to the dead-letter
 // sink, in order, without being handled, so that a key's later events are
-// never applied on top of a failed one. A parked key is released after d
-// (d > 0) or by Engine.ReleaseKey (d == 0: only by the call). Needs
+// never applied on top of a failed one. A parked key is released after d,
+// or by Engine.ReleaseKey; d == 0 means DefaultParkFor, ParkUntilReleased
+// parks until ReleaseKey, and other negative values are invalid. Needs
 // WithDeadLetter. Under ByKeys a record is parked if any of its keys is,
 // and dead-lettering it parks all of them. Parking lives in the engine: a
 // restart or a partition moving to another member forgets it.
 func WithKeyParking(d time.Duration) Option {
 	return func(c *config) {
-		if d < 0 {
-			c.fail(invalid("WithKeyParking(%v): must be ≥ 0", d))
+		switch {
+		case d == 0:
+			d = DefaultParkFor
+		case d < 0 && d != ParkUntilReleased:
+			c.fail(invalid("WithKeyParking(%v): must be ≥ 0, or ParkUntilReleased", d))
 		}
 		c.parking, c.parkFor = true, d
 	}

@@ -1,58 +1,93 @@
 // Package orderly is an embedded, actor-based consumption engine for
 // partitioned message streams, Kafka first.
 //
-// A service gives it a Source (a consumer group member: adapters/orderlysarama
-// for Kafka, adapters/memory in process), a Handler and an Ordering, and
-// gets records of one key handled strictly in offset order while different
-// keys run in parallel, offsets committed only when everything before them
-// is done, bounded memory, and failure handling that never stops a
-// partition.
+// A service gives it a Source (a consumer group member: the Kafka adapters
+// adapters/orderlysarama and adapters/orderlykgo, or adapters/memory in
+// process), a Handler and an Ordering, and gets records of one key handled
+// strictly in offset order while different keys run in parallel, offsets
+// committed only when everything before them is done, bounded memory, and
+// failure handling that never stops a partition.
 //
 //	eng, err := orderly.New(source, orderly.HandlerFunc(handle),
 //		orderly.WithOrdering(orderly.ByKey()), orderly.WithMaxConcurrency(100))
 //	if err != nil { ... } // errors wrapping ErrInvalidOption
 //	err = eng.Run(ctx)    // blocks; cancel ctx to drain, commit and return
 //
+// # Guarantees
+//
+// What the engine promises:
+//
+//   - Per-key order. Within a partition, the records of one key (ByKey,
+//     ByKeyFunc, ByKeys, Serial) reach the handler in offset order, one at
+//     a time, retries included. A later record of a key never starts
+//     before an earlier one has finished (handled, or dealt with by the
+//     failure chain).
+//   - At-least-once. An offset is committed only when it and every lower
+//     offset of its partition are done. A record is handled again only
+//     after a crash, a fenced member or a revoke that cut its handler off
+//     (and then only records not committed, bounded by WithMaxUncommitted);
+//     a graceful rebalance or shutdown commits what is done first.
+//     WithAtMostOnce turns this around: commit before handling, never twice.
+//   - Commits never go backwards, and a completion from a claim that has
+//     ended is never committed.
+//   - Bounded memory: the engine holds at most WithEngineBuffer records and
+//     bytes, plus what each claim's client had fetched before a pause.
+//   - Nothing is dropped silently: a failing record goes through the
+//     failure chain (below) and is counted and reported by hooks; a record
+//     is given up only to its claim's next owner.
+//   - User code cannot wedge the engine: handlers, key functions,
+//     middleware, fallbacks, sinks and hooks that panic are recovered; no
+//     user code and no source call runs under an engine lock, so a hook may
+//     call any Engine method.
+//
+// What it does not promise: exactly-once processing (a record may be
+// handled twice after a crash, so make effects idempotent); order across
+// partitions (Kafka has none); order between different keys; a bound on
+// how long a handler that ignores its context keeps running after a
+// revoke.
+//
 // # The flow of a record
 //
 // Each claimed partition has a dispatcher (the goroutine the source started
-// for the claim). It reads the claim's records in offset order, registers
-// each offset with the committer, takes the record's credits and hands it
-// to the actors of its keys (package actors). A key's actor is its queue:
-// the record runs once it heads the queue of every key it has, at most
-// WithMaxConcurrency handler calls at once across the engine. When it is
-// done (handled, or finally failed and dealt with) its completion goes to
-// the committer and its credits come back.
+// for the claim). It reads the claim's records in batches, takes a batch's
+// credits at once, and under one lock registers the batch's offsets and
+// queues each record behind its keys. A key's queue is its actor: the
+// record runs once it heads the queue of every key it has, at most
+// WithMaxConcurrency handler calls at once across the engine, on worker
+// goroutines that stay warm between bursts; a worker runs a key's next
+// ready record at once, up to a few in a row. When a record is done
+// (handled, or dealt with by the failure chain) its offset is marked done
+// and its credits come back, under the same lock as its key moves on.
 //
 // # Commits
 //
-// A single committer actor (package committer) keeps, per partition, the
-// watermark: the lowest unfinished offset, which is what is committed.
-// Offsets finished above it are written into the commit metadata
-// (versioned, at most 4096 bytes; when they do not all fit, the lowest are
-// kept and the rest are handled again after a restart) and skipped by the
-// next owner. Commits happen every WithCommitInterval and every
-// WithCommitEvery completions, and synchronously when a partition is
-// revoked and when Run returns. Commits never go backwards. A completion
-// that arrives after its claim ended is dropped, never committed.
-// Metadata that orderly did not write, or that is corrupt or stale, is
-// logged and ignored.
+// A single committer keeps, per partition, the watermark: the lowest
+// unfinished offset, which is what is committed. Offsets finished above it
+// are written into the commit metadata (versioned, at most 4096 bytes;
+// when they do not all fit, the lowest are kept and the rest are handled
+// again after a restart) and skipped by the next owner. Commits happen
+// every WithCommitInterval (one request for every partition that moved,
+// when the source is a BatchCommitter) and every WithCommitEvery
+// completions, and synchronously when a partition is revoked and when Run
+// returns. Each commit has a deadline (WithCommitTimeout). Metadata that
+// orderly did not write, or that is corrupt or stale, is logged and
+// ignored.
 //
 // # Backpressure and the memory bound
 //
 // Records hold credits from dispatch to completion at three levels: their
 // key (WithKeyBuffer), their partition (WithPartitionBuffer) and the engine
 // (WithEngineBuffer), counted in records and in bytes (Record.Size). A
-// partition out of credit is paused through its claim and resumed when
-// every credit that paused it is back at its low water mark
-// (WithLowWaterMark). Each partition's uncommitted window, the records
+// partition out of credit is paused through its claim (see PauseReason)
+// and resumed when every credit that paused it is back at its low water
+// mark (WithLowWaterMark). Each partition's uncommitted window, the records
 // between the watermark and the newest dispatched, is bounded too
 // (WithMaxUncommitted). The engine never holds more than the engine buffer;
 // on top of it, each assigned partition may have what the source had
 // fetched before the pause waiting in its claim (the memory adapter's fetch
-// buffer; for sarama, Consumer.ChannelBufferSize plus one fetch response).
-// A full key delays only what must wait for it: records of other keys that
-// were already fetched keep running.
+// buffer; for the Kafka adapters, what their client buffers plus one
+// batch). A full key delays only what must wait for it: records of other
+// keys that were already fetched keep running.
 //
 // # Revoke and shutdown
 //
@@ -65,13 +100,29 @@
 // # Failures
 //
 // A handler error or panic (recovered into a *PanicError) never stops the
-// engine. WithRetry retries inside the record's key actor with exponential
-// backoff and jitter (the key waits, other keys go on, no goroutine is held
-// while waiting); Permanent errors skip retries; then WithRecover,
-// WithDeadLetter (with WithKeyParking) or the log; the record then counts
-// as done. WithAttemptTimeout, WithCircuitBreaker and WithRateLimit cover
-// slow and sick downstreams; the typed Pipeline composes decode → handle →
-// interpret.
+// engine or the partition. A failing record meets the failure chain, in
+// this order:
+//
+//  1. Before each attempt, WithCircuitBreaker (while it is open no handler
+//     runs and every claim is paused) and WithRateLimit and
+//     WithPartitionRateLimit (the record waits for a token). A waiting
+//     record holds no goroutine and no concurrency slot.
+//  2. The attempt runs under WithAttemptTimeout's deadline.
+//  3. A failed attempt is retried per WithRetry, with backoff, inside the
+//     record's key actor: later records of the key wait, other keys go on.
+//     Permanent errors (and a Pipeline's decode errors) are not retried;
+//     RetryAfter sets the delay.
+//  4. After the last attempt, WithFallback may declare the record done.
+//  5. Otherwise the record goes to the WithDeadLetter sink, whose write is
+//     retried until it succeeds; WithKeyParking then sends the key's later
+//     records after it without handling them. Without a sink the failure
+//     is logged with the record's topic, partition, offset, key and
+//     attempt.
+//
+// In every case the record then counts as done and the watermark moves past
+// it: a failing record never stops the partition and is never re-read in a
+// loop. Stats counts attempts and records separately; hooks report each
+// step.
 //
 // # Observability
 //

@@ -45,11 +45,10 @@ type Engine struct {
 	mu    sync.Mutex
 	ended counts // counters of the partitions that have ended
 
-	group     string        // the consumer group, if the source names it
-	timed     bool          // some hook needs dispatch and start times
-	breaker   *breaker      // nil without WithCircuitBreaker
-	limiter   *rate.Limiter // engine-wide rate limit; nil if none
-	dlBackoff RetryPolicy   // for failed dead-letter writes
+	group   string   // the consumer group, if the source names it
+	timed   bool     // some hook needs dispatch and start times
+	breaker *breaker // nil without WithCircuitBreaker
+	chain   chain    // the failure chain: the user's policies in order
 
 	inFlight atomic.Int64  // handler calls running
 	failed   atomic.Uint64 // handler calls that returned an error or panicked
@@ -77,8 +76,12 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 	if len(cfg.errs) > 0 {
 		return nil, errors.Join(cfg.errs...)
 	}
-	if !cfg.keySet {
-		cfg.key = cfg.partition
+	cfg.key = cfg.partition // a key may hold its partition's buffer, unless WithKeyBuffer says less
+	if cfg.keyRecords > 0 {
+		cfg.key.records = cfg.keyRecords
+	}
+	if cfg.keyBytes > 0 {
+		cfg.key.bytes = cfg.keyBytes
 	}
 	if cfg.parking && cfg.deadLetter == nil {
 		return nil, invalid("WithKeyParking needs WithDeadLetter: parked records go to the dead-letter sink")
@@ -96,14 +99,19 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 	if cfg.breaker != nil {
 		e.breaker = newBreaker(e, *cfg.breaker)
 	}
+	e.chain = chain{e: e, breaker: e.breaker, timeout: cfg.attemptTimeout, retry: cfg.retry,
+		fallback: cfg.fallback, sink: cfg.deadLetter}
 	if cfg.rateLimit != nil {
-		e.limiter = rate.NewLimiter(cfg.rateLimit.limit, cfg.rateLimit.burst)
+		e.chain.limiter = rate.NewLimiter(cfg.rateLimit.limit, cfg.rateLimit.burst)
 	}
 	// Dead-letter writes are retried with the handler's backoff (or a default
 	// one), without limit: a record is never dropped silently.
-	e.dlBackoff = RetryPolicy{InitialDelay: 100 * time.Millisecond, MaxDelay: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
+	e.chain.sinkRetry = RetryPolicy{InitialDelay: 100 * time.Millisecond, MaxDelay: 10 * time.Second, Multiplier: 2, Jitter: 0.2}
 	if cfg.retry != nil {
-		e.dlBackoff = *cfg.retry
+		e.chain.sinkRetry = *cfg.retry
+	}
+	if cfg.parking {
+		e.chain.parkFor = cfg.parkFor
 	}
 	e.sched = actors.NewScheduler(cfg.concurrency, 0, e.escapedPanic)
 	e.records = backpressure.NewCredits(int64(cfg.engine.records), lowMark(int64(cfg.engine.records), cfg.lowMark),
@@ -222,39 +230,38 @@ func (e *Engine) ReleaseKey(topic string, partition int32, key string) bool {
 }
 
 // call runs the handler, turning a panic into a *PanicError.
-func (e *Engine) call(ctx context.Context, r *Record) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
-		}
-	}()
-	return e.handler.Handle(ctx, r)
+func (e *Engine) call(ctx context.Context, r *Record) error {
+	return protect(func() error { return e.handler.Handle(ctx, r) })
 }
 
-// recoverCall runs the recovery function, turning a panic into a
-// *PanicError: the record then goes on to the dead-letter sink (or the
-// log), as when the function declines it.
-func (e *Engine) recoverCall(ctx context.Context, r *Record, cause error) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
-			e.log.LogAttrs(ctx, slog.LevelError, "orderly: recovery function panicked; the record goes on to the dead-letter sink",
-				RecordAttrs(r, slog.Any("panic", v))...)
-		}
-	}()
-	return e.cfg.recover(ctx, r, cause)
+// fallbackCall runs the fallback, turning a panic into a *PanicError: the
+// record then goes on to the dead-letter sink (or the log), as when the
+// fallback declines it.
+func (e *Engine) fallbackCall(ctx context.Context, r *Record, cause error) error {
+	err := protect(func() error { return e.cfg.fallback(ctx, r, cause) })
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		e.log.LogAttrs(ctx, slog.LevelError, "orderly: fallback panicked; the record goes on to the dead-letter sink",
+			recordAttrs(r, slog.Any("panic", pe.Value))...)
+	}
+	return err
 }
 
-// guard runs a piece of user code (a hook, a sink's namer) that has no
-// error to return: a panic is logged and swallowed, so that it never
-// wedges a record or the engine.
+// deadLetterCall calls the sink, turning a panic into an error so that the
+// write is retried rather than lost.
+func (e *Engine) deadLetterCall(ctx context.Context, r *Record, dl DeadLetter) error {
+	return protect(func() error { return e.cfg.deadLetter.DeadLetter(ctx, r, dl) })
+}
+
+// guard runs a piece of user code that has no error to return (a hook, a
+// sink's namer): a panic is logged and swallowed, so that it never wedges
+// a record or the engine.
 func (e *Engine) guard(what string, f func()) {
-	defer func() {
-		if v := recover(); v != nil {
-			e.log.Error("orderly: "+what+" panicked; ignored", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
-		}
-	}()
-	f()
+	if err := protect(func() error { f(); return nil }); err != nil {
+		var pe *PanicError
+		errors.As(err, &pe)
+		e.log.Error("orderly: "+what+" panicked; ignored", slog.Any("panic", pe.Value), slog.String("stack", string(pe.Stack)))
+	}
 }
 
 // escapedPanic is the scheduler's last line: a panic that escaped the

@@ -181,7 +181,7 @@ func TestHandlerPanicsAndErrorsDoNotStopTheEngine(t *testing.T) {
 			return fmt.Errorf("bad record")
 		}
 		return nil
-	}), orderly.WithRecover(func(ctx context.Context, r *orderly.Record, err error) error {
+	}), orderly.WithFallback(func(ctx context.Context, r *orderly.Record, err error) error {
 		mu.Lock()
 		failures = append(failures, err)
 		mu.Unlock()
@@ -198,8 +198,8 @@ func TestHandlerPanicsAndErrorsDoNotStopTheEngine(t *testing.T) {
 	require.Equal(t, "boom", pe.Value)
 	require.EqualError(t, failures[1], "bad record")
 	s := eng.Stats()
-	require.Equal(t, uint64(2), s.Handled)
-	require.Equal(t, uint64(2), s.Failed)
+	require.Equal(t, uint64(2), s.RecordsHandled)
+	require.Equal(t, uint64(2), s.AttemptsFailed)
 }
 
 // On revoke, a handler that outlives the revoke timeout has its context

@@ -3,6 +3,7 @@ package orderly
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
 )
 
 // ErrInvalidOption is wrapped by every error New returns for a bad option.
@@ -25,6 +26,18 @@ func (e *PanicError) Error() string { return fmt.Sprintf("orderly: handler panic
 func (e *PanicError) Unwrap() error {
 	err, _ := e.Value.(error)
 	return err
+}
+
+// protect calls f, turning a panic into a *PanicError: the one place the
+// engine recovers panics of user code (handlers, key functions, fallbacks,
+// sinks, hooks).
+func protect(f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return f()
 }
 
 func invalid(format string, args ...any) error {

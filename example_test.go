@@ -2,6 +2,7 @@ package orderly_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -57,8 +58,10 @@ func Example() {
 func ExampleNew_invalidOption() {
 	_, err := orderly.New(memory.NewLog().Member("g", []string{"t"}),
 		orderly.HandlerFunc(func(context.Context, *orderly.Record) error { return nil }),
-		orderly.WithMaxConcurrency(0))
+		orderly.WithMaxConcurrency(-1))
+	fmt.Println(errors.Is(err, orderly.ErrInvalidOption))
 	fmt.Println(err)
 	// Output:
-	// orderly: invalid option: WithMaxConcurrency(0): must be ≥ 1
+	// true
+	// orderly: invalid option: WithMaxConcurrency(-1): must be ≥ 1 (0: the default)
 }

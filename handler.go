@@ -9,8 +9,8 @@ import "context"
 // Handler must be safe for concurrent use. ctx carries the record's
 // deadline and is cancelled when the partition is revoked or the engine
 // shuts down and the revoke or drain timeout has passed. A returned error or
-// a panic goes to the failure path (see WithFailureHandler); the record is
-// never handled again by this engine run because of it.
+// a panic goes to the failure chain (WithRetry, WithFallback,
+// WithDeadLetter; see the package documentation, "Failures").
 type Handler interface {
 	Handle(ctx context.Context, r *Record) error
 }

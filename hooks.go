@@ -10,8 +10,18 @@ import (
 // implement several. Hooks are how observability plugs in (see package
 // tracing): the engine itself imports no exporter.
 //
+// Per record, hooks are called in this order: OnRecordDispatched once;
+// then for each attempt OnAttemptStarted and OnAttemptFinished, with
+// OnRetryScheduled after a failed attempt that will be retried; then, for
+// a record that goes to the dead-letter sink, OnDeadLetterStart and
+// OnDeadLetterEnd around each write; and OnRecordDone once, last, with the
+// outcome. "Attempt" hooks are per handler call, "record" hooks per
+// record.
+//
 // Hooks run on the engine's goroutines, on the hot path: they must be quick,
-// must not block, and must be safe for concurrent use.
+// must not block, and must be safe for concurrent use. They are called with
+// no engine lock held, so a hook may call any Engine method (Stats, say).
+// A hook that panics is logged and ignored: the record's journey goes on.
 type Hook any
 
 // RecordInfo describes one handling of a record, for hooks.
@@ -72,39 +82,42 @@ type HookRecordDispatched interface {
 	OnRecordDispatched(r *Record, info RecordInfo)
 }
 
-// HookRecordStarted is called before each attempt's handler call. The
+// HookAttemptStarted is called before each attempt's handler call. The
 // context it returns is the one the handler gets (a tracing hook returns a
 // context carrying the record's span); returning ctx unchanged is fine.
-type HookRecordStarted interface {
-	OnRecordStarted(ctx context.Context, r *Record, info RecordInfo) context.Context
+type HookAttemptStarted interface {
+	OnAttemptStarted(ctx context.Context, r *Record, info RecordInfo) context.Context
 }
 
-// HookRecordFinished is called after each attempt's handler call with its
+// HookAttemptFinished is called after each attempt's handler call with its
 // context and result (nil, an error, or a *PanicError). It is called once
 // per attempt, including attempts that will be retried.
-type HookRecordFinished interface {
-	OnRecordFinished(ctx context.Context, r *Record, info RecordInfo, err error)
+type HookAttemptFinished interface {
+	OnAttemptFinished(ctx context.Context, r *Record, info RecordInfo, err error)
 }
 
-// HookRecordRetried is called when a failed attempt will be retried after
+// HookRetryScheduled is called when a failed attempt will be retried after
 // delay.
-type HookRecordRetried interface {
-	OnRecordRetried(ctx context.Context, r *Record, info RecordInfo, err error, delay time.Duration)
+type HookRetryScheduled interface {
+	OnRetryScheduled(ctx context.Context, r *Record, info RecordInfo, err error, delay time.Duration)
 }
 
-// HookRecordDeadLettered is called around a record's dead-letter write: the
+// HookDeadLetter is called around a record's dead-letter write: the
 // context returned by OnDeadLetterStart is passed to the sink (a tracing hook
 // starts a producer span there) and to OnDeadLetterEnd with the write's
 // result.
-type HookRecordDeadLettered interface {
+type HookDeadLetter interface {
 	OnDeadLetterStart(ctx context.Context, r *Record, info RecordInfo, cause error) context.Context
 	OnDeadLetterEnd(ctx context.Context, r *Record, err error)
 }
 
 // HookPartitionPaused is called when a partition's fetching is paused or
-// resumed, with the reasons in force ("partition-records", "breaker", ...).
+// resumed; a pause comes with every reason in force at that moment. Calls
+// for one partition never overlap and alternate between paused and
+// resumed; they come from a goroutine of the engine's, shortly after the
+// state changed (a pause lifted at once may be reported as no change).
 type HookPartitionPaused interface {
-	OnPartitionPaused(topic string, partition int32, reasons []string)
+	OnPartitionPaused(topic string, partition int32, reasons []PauseReason)
 	OnPartitionResumed(topic string, partition int32)
 }
 
@@ -130,10 +143,10 @@ type HookCommit interface {
 // path pays only for the kinds in use.
 type hooks struct {
 	dispatched []HookRecordDispatched
-	started    []HookRecordStarted
-	finished   []HookRecordFinished
-	retried    []HookRecordRetried
-	dead       []HookRecordDeadLettered
+	started    []HookAttemptStarted
+	finished   []HookAttemptFinished
+	retried    []HookRetryScheduled
+	dead       []HookDeadLetter
 	done       []HookRecordDone
 	paused     []HookPartitionPaused
 	commit     []HookCommit
@@ -144,16 +157,16 @@ func (h *hooks) add(x Hook) bool {
 	if v, is := x.(HookRecordDispatched); is {
 		h.dispatched, ok = append(h.dispatched, v), true
 	}
-	if v, is := x.(HookRecordStarted); is {
+	if v, is := x.(HookAttemptStarted); is {
 		h.started, ok = append(h.started, v), true
 	}
-	if v, is := x.(HookRecordFinished); is {
+	if v, is := x.(HookAttemptFinished); is {
 		h.finished, ok = append(h.finished, v), true
 	}
-	if v, is := x.(HookRecordRetried); is {
+	if v, is := x.(HookRetryScheduled); is {
 		h.retried, ok = append(h.retried, v), true
 	}
-	if v, is := x.(HookRecordDeadLettered); is {
+	if v, is := x.(HookDeadLetter); is {
 		h.dead, ok = append(h.dead, v), true
 	}
 	if v, is := x.(HookRecordDone); is {

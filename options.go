@@ -3,6 +3,7 @@ package orderly
 import (
 	"context"
 	"log/slog"
+	"math"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -20,8 +21,9 @@ type limits struct {
 type config struct {
 	ordering       Ordering
 	concurrency    int
-	key            limits
-	keySet         bool
+	key            limits // derived in New from keyRecords, keyBytes and partition
+	keyRecords     int
+	keyBytes       int64
 	partition      limits
 	engine         limits
 	lowMark        float64
@@ -36,7 +38,7 @@ type config struct {
 	middleware     []Middleware
 	hooks          hooks
 	retry          *RetryPolicy
-	recover        func(ctx context.Context, r *Record, err error) error
+	fallback       func(ctx context.Context, r *Record, err error) error
 	deadLetter     DeadLetterSink
 	parking        bool
 	parkFor        time.Duration
@@ -78,68 +80,81 @@ func WithOrdering(o Ordering) Option {
 }
 
 // WithMaxConcurrency sets the most handler calls in flight at once across
-// the engine, over all partitions. Default 64; must be ≥ 1.
+// the engine, over all partitions. Default 64; 0 means the default; must
+// not be negative.
 func WithMaxConcurrency(n int) Option {
 	return func(c *config) {
-		if n < 1 {
-			c.fail(invalid("WithMaxConcurrency(%d): must be ≥ 1", n))
+		switch {
+		case n < 0:
+			c.fail(invalid("WithMaxConcurrency(%d): must be ≥ 1 (0: the default)", n))
+		case n > 0:
+			c.concurrency = n
 		}
-		c.concurrency = n
+	}
+}
+
+// setLimits applies a buffer option's records and bytes to l: a zero value
+// keeps l's current value (the default), so that either can be set alone.
+func (c *config) setLimits(name string, l *limits, records int, bytes int64) {
+	if records < 0 || bytes < 0 {
+		c.fail(invalid("%s(%d, %d): must not be negative (0: the default)", name, records, bytes))
+		return
+	}
+	if records > 0 {
+		l.records = records
+	}
+	if bytes > 0 {
+		l.bytes = bytes
 	}
 }
 
 // WithKeyBuffer sets a key's high water mark: the records (and their
 // bytes) one key may hold, queued or running. A key over it pauses its
-// partition's fetching (reason "key") until it falls to its low water mark;
+// partition's fetching (PauseKey) until it falls to its low water mark;
 // records already fetched, of every key, are still accepted and run, so a
-// full key delays only what must wait for it. Default: the partition buffer,
-// so that a hot key never pauses its partition while the partition itself
-// has credit. Set it lower to stop one key from taking most of a
-// partition's buffer. records and bytes must be ≥ 1.
+// full key delays only what must wait for it. Default: the partition
+// buffer, so that a hot key never pauses its partition while the partition
+// itself has credit. Set it lower to stop one key from taking most of a
+// partition's buffer. A zero records or bytes keeps that default, so
+// either may be set alone; negative values are invalid.
 func WithKeyBuffer(records int, bytes int64) Option {
 	return func(c *config) {
-		if records < 1 || bytes < 1 {
-			c.fail(invalid("WithKeyBuffer(%d, %d): both must be ≥ 1", records, bytes))
+		c.keyRecords, c.keyBytes = records, bytes
+		if records < 0 || bytes < 0 {
+			c.fail(invalid("WithKeyBuffer(%d, %d): must not be negative (0: the default)", records, bytes))
 		}
-		c.key, c.keySet = limits{records, bytes}, true
 	}
 }
 
 // WithPartitionBuffer sets how many records, and how many bytes of them
 // (see Record.Size), one partition may hold in the engine between dispatch
 // and completion. When it runs out, the partition's fetching is paused and
-// its dispatcher waits for credit. Default 1000 records, 16 MiB; both must
-// be ≥ 1.
+// its dispatcher waits for credit. Default 1000 records, 16 MiB; a zero
+// records or bytes keeps its default, so either may be set alone; negative
+// values are invalid.
 func WithPartitionBuffer(records int, bytes int64) Option {
-	return func(c *config) {
-		if records < 1 || bytes < 1 {
-			c.fail(invalid("WithPartitionBuffer(%d, %d): both must be ≥ 1", records, bytes))
-		}
-		c.partition = limits{records, bytes}
-	}
+	return func(c *config) { c.setLimits("WithPartitionBuffer", &c.partition, records, bytes) }
 }
 
 // WithEngineBuffer sets how many records, and bytes, the whole engine may
 // hold over all partitions. When it runs out, every partition that asks for
-// more is paused until credit returns. Default 10,000 records, 128 MiB; both
-// must be ≥ 1.
+// more is paused until credit returns. Default 10,000 records, 128 MiB; a
+// zero records or bytes keeps its default, so either may be set alone;
+// negative values are invalid.
 //
 // Memory bound: the engine holds at most this many records, plus, per
 // assigned partition, what the source had already fetched when the
-// partition was paused (for adapters/memory its fetch buffer; for sarama
-// Consumer.ChannelBufferSize plus one fetch response).
+// partition was paused (for adapters/memory its fetch buffer; for the
+// sarama adapter Consumer.ChannelBufferSize plus one batch and one fetch
+// response).
 func WithEngineBuffer(records int, bytes int64) Option {
-	return func(c *config) {
-		if records < 1 || bytes < 1 {
-			c.fail(invalid("WithEngineBuffer(%d, %d): both must be ≥ 1", records, bytes))
-		}
-		c.engine = limits{records, bytes}
-	}
+	return func(c *config) { c.setLimits("WithEngineBuffer", &c.engine, records, bytes) }
 }
 
 // WithLowWaterMark sets where a paused partition resumes, as a fraction of
 // each high water mark: it resumes when every credit that paused it is back
-// at or below fraction × high. Default 0.5; must be in [0, 1).
+// at or below fraction × high. Default 0.5; must be in [0, 1) (0 is a
+// valid mark here: resume only when empty).
 func WithLowWaterMark(fraction float64) Option {
 	return func(c *config) {
 		if !(fraction >= 0 && fraction < 1) {
@@ -152,39 +167,59 @@ func WithLowWaterMark(fraction float64) Option {
 // WithMaxUncommitted bounds a partition's uncommitted window: the records
 // dispatched since the watermark (the lowest unfinished offset), finished or
 // not. A record that takes long holds the watermark back; once n records
-// have piled up behind it the partition is paused. This bounds what a crash
-// re-delivers, the offset tracker's memory, and the commit metadata.
-// Default 10,000; must be ≥ 1.
+// have piled up behind it the partition is paused (PauseUncommitted). This
+// bounds what a crash re-delivers, the offset tracker's memory, and the
+// commit metadata. Default 10,000; 0 means the default; must not be
+// negative.
 func WithMaxUncommitted(n int) Option {
 	return func(c *config) {
-		if n < 1 {
-			c.fail(invalid("WithMaxUncommitted(%d): must be ≥ 1", n))
+		switch {
+		case n < 0:
+			c.fail(invalid("WithMaxUncommitted(%d): must be ≥ 1 (0: the default)", n))
+		case n > 0:
+			c.maxUncommitted = n
 		}
-		c.maxUncommitted = n
 	}
 }
 
-// WithCommitInterval sets how often the committer commits each partition
-// whose watermark or completed offsets changed. Default 1s; must be > 0.
-// Revokes and shutdown always commit at once, synchronously.
-func WithCommitInterval(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.fail(invalid("WithCommitInterval(%v): must be > 0", d))
-		}
-		c.commitInterval = d
+// setDuration applies a duration option: 0 keeps the default, negative is
+// invalid.
+func (c *config) setDuration(name string, d time.Duration, to *time.Duration) {
+	switch {
+	case d < 0:
+		c.fail(invalid("%s(%v): must be > 0 (0: the default)", name, d))
+	case d > 0:
+		*to = d
 	}
 }
+
+// WithCommitInterval sets how often the committer commits the partitions
+// whose watermark or completed offsets changed (with one request per tick
+// for all of them when the source is a BatchCommitter). Default 1s; 0
+// means the default; must not be negative. Revokes and shutdown always
+// commit at once, synchronously.
+func WithCommitInterval(d time.Duration) Option {
+	return func(c *config) { c.setDuration("WithCommitInterval", d, &c.commitInterval) }
+}
+
+// CommitIntervalOnly as WithCommitEvery's count commits on the interval
+// only.
+const CommitIntervalOnly = -1
 
 // WithCommitEvery commits a partition as soon as n records have completed
 // since its last commit, without waiting for the interval. Default 1000;
-// 0 commits by interval only; negative is invalid.
+// 0 means the default; CommitIntervalOnly commits on the interval only;
+// other negative values are invalid.
 func WithCommitEvery(n int) Option {
 	return func(c *config) {
-		if n < 0 {
-			c.fail(invalid("WithCommitEvery(%d): must be ≥ 0", n))
+		switch {
+		case n == CommitIntervalOnly:
+			c.commitEvery = 0
+		case n < 0:
+			c.fail(invalid("WithCommitEvery(%d): must be ≥ 1, or CommitIntervalOnly (0: the default)", n))
+		case n > 0:
+			c.commitEvery = n
 		}
-		c.commitEvery = n
 	}
 }
 
@@ -192,38 +227,25 @@ func WithCommitEvery(n int) Option {
 // longer is abandoned and retried at the next interval, and the final
 // commit of a revoke or shutdown gets this long after the revoke (or
 // drain) timeout, so Run returns within the drain timeout plus the commit
-// timeout whatever the broker does. Default 10s; must be > 0.
+// timeout whatever the broker does. Default 10s; 0 means the default;
+// must not be negative.
 func WithCommitTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.fail(invalid("WithCommitTimeout(%v): must be > 0", d))
-		}
-		c.commitTimeout = d
-	}
+	return func(c *config) { c.setDuration("WithCommitTimeout", d, &c.commitTimeout) }
 }
 
 // WithRevokeTimeout bounds how long a revoked partition waits for its
 // running handlers before their contexts are cancelled and the partition
-// commits what is done. Default 30s; must be > 0.
+// commits what is done. Default 30s; 0 means the default; must not be
+// negative.
 func WithRevokeTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.fail(invalid("WithRevokeTimeout(%v): must be > 0", d))
-		}
-		c.revokeTimeout = d
-	}
+	return func(c *config) { c.setDuration("WithRevokeTimeout", d, &c.revokeTimeout) }
 }
 
 // WithDrainTimeout is WithRevokeTimeout for shutdown: when Run's context is
 // cancelled, running handlers get this long before their contexts are
-// cancelled. Default 30s; must be > 0.
+// cancelled. Default 30s; 0 means the default; must not be negative.
 func WithDrainTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.fail(invalid("WithDrainTimeout(%v): must be > 0", d))
-		}
-		c.drainTimeout = d
-	}
+	return func(c *config) { c.setDuration("WithDrainTimeout", d, &c.drainTimeout) }
 }
 
 // WithAtMostOnce commits each record's offset when it is dispatched, before
@@ -266,36 +288,29 @@ type rateLimit struct {
 // WithAttemptTimeout runs each handler attempt under a context deadline of
 // d. A handler that outlives its deadline by another d is reported as stuck
 // (a log line and Stats.Stuck) until it returns; the engine cannot stop a
-// handler that ignores its context. Default: no deadline; d must be > 0.
+// handler that ignores its context. Default: no deadline (0 means the
+// default); must not be negative.
 func WithAttemptTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if d <= 0 {
-			c.fail(invalid("WithAttemptTimeout(%v): must be > 0", d))
-		}
-		c.attemptTimeout = d
-	}
+	return func(c *config) { c.setDuration("WithAttemptTimeout", d, &c.attemptTimeout) }
 }
 
 // WithRateLimit limits handler starts (attempts) engine-wide to r per
 // second with bursts of burst (a token bucket, golang.org/x/time/rate). A
-// record waiting for a token holds no concurrency slot. r must be > 0 and
-// burst ≥ 1.
+// record waiting for a token holds no concurrency slot. r must be > 0 (it
+// has no default); burst 0 means 1; negative bursts are invalid.
 func WithRateLimit(r float64, burst int) Option {
-	return func(c *config) {
-		if !(r > 0) || burst < 1 {
-			c.fail(invalid("WithRateLimit(%v, %d): rate must be > 0 and burst ≥ 1", r, burst))
-		}
-		c.rateLimit = &rateLimit{rate.Limit(r), burst}
-	}
+	return func(c *config) { c.rateLimit = c.newRateLimit("WithRateLimit", r, burst) }
 }
 
 // WithPartitionRateLimit is WithRateLimit for each partition on its own;
 // both may be set.
 func WithPartitionRateLimit(r float64, burst int) Option {
-	return func(c *config) {
-		if !(r > 0) || burst < 1 {
-			c.fail(invalid("WithPartitionRateLimit(%v, %d): rate must be > 0 and burst ≥ 1", r, burst))
-		}
-		c.partitionRate = &rateLimit{rate.Limit(r), burst}
+	return func(c *config) { c.partitionRate = c.newRateLimit("WithPartitionRateLimit", r, burst) }
+}
+
+func (c *config) newRateLimit(name string, r float64, burst int) *rateLimit {
+	if !(r > 0) || math.IsInf(r, 1) || burst < 0 {
+		c.fail(invalid("%s(%v, %d): rate must be > 0 and finite, burst ≥ 0 (0: 1)", name, r, burst))
 	}
+	return &rateLimit{rate.Limit(r), max(burst, 1)}
 }

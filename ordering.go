@@ -4,7 +4,6 @@ import (
 	"context"
 	"hash/maphash"
 	"log/slog"
-	"runtime/debug"
 	"slices"
 	"time"
 
@@ -145,25 +144,16 @@ func (e *Engine) route(r *Record, m *actors.Message[task]) {
 // with a permanent error, never to the handler.
 func (e *Engine) unroutable(r *Record, m *actors.Message[task], err error) {
 	e.log.LogAttrs(context.Background(), slog.LevelError, "orderly: key function panicked; the record fails without a handler call",
-		RecordAttrs(r, slog.Any("error", err))...)
+		recordAttrs(r, slog.Any("error", err))...)
 	m.Msg.fail = &failure{first: time.Now(), err: Permanent(err), unroutable: true}
 }
 
 func callKeyFunc(f func(*Record) (string, bool), r *Record) (k string, ok bool, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
-		}
-	}()
-	k, ok = f(r)
-	return k, ok, nil
+	err = protect(func() error { k, ok = f(r); return nil })
+	return k, ok, err
 }
 
 func callKeysFunc(f func(*Record) []string, r *Record) (ks []string, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
-		}
-	}()
-	return f(r), nil
+	err = protect(func() error { ks = f(r); return nil })
+	return ks, err
 }

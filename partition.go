@@ -3,13 +3,13 @@ package orderly
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/orderly-go/orderly/internal/actors"
 	"github.com/orderly-go/orderly/internal/backpressure"
 	"github.com/orderly-go/orderly/internal/committer"
+	"github.com/orderly-go/orderly/internal/parking"
 	"golang.org/x/time/rate"
 )
 
@@ -60,9 +60,7 @@ type partition struct {
 	idleClosed  bool
 	counts      counts // this partition's share of the engine's counters
 
-	parkMu sync.Mutex           // guards parked
-	parked map[string]time.Time // parked keys -> release time (zero: until ReleaseKey)
-	nPark  atomic.Int32         // len(parked), read without the lock on the hot path
+	parked parking.Table // keys parked after a dead letter (WithKeyParking)
 
 	// Owned by the dispatcher.
 	msgs    []actors.Message[task]
@@ -75,16 +73,19 @@ type counts struct {
 	handled      uint64
 	recovered    uint64
 	deadLettered uint64
+	failed       uint64
 }
 
 func (c *counts) add(o counts) {
 	c.handled += o.handled
 	c.recovered += o.recovered
 	c.deadLettered += o.deadLettered
+	c.failed += o.failed
 }
 
-// task is one record's journey through its key actor: its attempts, and
-// the failure path if it comes to that.
+// task is one record's journey through its key actor (see chain): where
+// it was dispatched from, its attempts, and the failure path if it comes
+// to that.
 type task struct {
 	rec        *Record
 	offset     int64 // rec.Offset, kept here so that completion does not touch the record
@@ -134,7 +135,7 @@ func newPartition(e *Engine, c Claim) *partition {
 	p.window = backpressure.NewCredits(int64(cfg.maxUncommitted), lowMark(int64(cfg.maxUncommitted), cfg.lowMark),
 		func() { p.valve.Set(backpressure.ReasonUncommitted, false) })
 	p.group = actors.NewGroup(e.sched, actors.GroupConfig[task]{
-		Receive: p.receive,
+		Receive: func(t *task) (time.Duration, bool) { return e.chain.step(p, t) },
 		Done:    p.done,
 		High:    actors.Load{Messages: cfg.key.records, Weight: cfg.key.bytes},
 		Low:     actors.Load{Messages: int(lowMark(int64(cfg.key.records), cfg.lowMark)), Weight: lowMark(cfg.key.bytes, cfg.lowMark)},
@@ -182,10 +183,7 @@ func (p *partition) pause(rs []backpressure.Reason) {
 	if len(p.e.cfg.hooks.paused) == 0 {
 		return
 	}
-	reasons := make([]string, len(rs))
-	for i, r := range rs {
-		reasons[i] = r.String()
-	}
+	reasons := pauseReasonsOf(rs)
 	for _, h := range p.e.cfg.hooks.paused {
 		p.e.guard("HookPartitionPaused", func() { h.OnPartitionPaused(p.topic, p.id, reasons) })
 	}
@@ -474,6 +472,8 @@ func (p *partition) done(t *task) {
 		p.counts.recovered++
 	case OutcomeDeadLettered:
 		p.counts.deadLettered++
+	case OutcomeFailed:
+		p.counts.failed++
 	}
 	p.releaseLocked(t.size)
 }
@@ -538,7 +538,7 @@ func (p *partition) stats() PartitionStats {
 		Watermark:   watermark,
 		Committed:   p.cp.Committed(),
 		Paused:      p.valve.Paused(),
-		Parked:      p.parkedKeys(),
+		Parked:      p.parked.Len(time.Now()),
 		End:         -1,
 		Lag:         -1,
 		Retrying:    p.group.Delayed(),
@@ -549,8 +549,13 @@ func (p *partition) stats() PartitionStats {
 			ps.Lag = max(ps.End-ps.Committed, 0)
 		}
 	}
-	for _, r := range p.valve.Reasons() {
-		ps.Reasons = append(ps.Reasons, r.String())
-	}
+	ps.Reasons = pauseReasonsOf(p.valve.Reasons())
 	return ps
 }
+
+func (p *partition) info(t *task) RecordInfo {
+	return RecordInfo{Group: p.e.group, Dispatched: t.dispatched, Attempt: t.attempt}
+}
+
+// release unparks key on this partition (Engine.ReleaseKey).
+func (p *partition) release(key string) bool { return p.parked.Release(key) }

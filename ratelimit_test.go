@@ -73,7 +73,7 @@ func TestRateLimitBoundsHandlerStarts(t *testing.T) {
 			}), tc.opt, orderly.WithMaxConcurrency(50), orderly.WithLogger(quiet))
 			require.NoError(t, err)
 			stop := running(t, eng)
-			require.Eventually(t, func() bool { return eng.Stats().Handled == uint64(tc.records) }, 20*time.Second, time.Millisecond)
+			require.Eventually(t, func() bool { return eng.Stats().RecordsHandled == uint64(tc.records) }, 20*time.Second, time.Millisecond)
 			require.NoError(t, stop())
 
 			mu.Lock()

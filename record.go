@@ -1,6 +1,9 @@
 package orderly
 
-import "time"
+import (
+	"log/slog"
+	"time"
+)
 
 // Header is one record header. Kafka allows repeated keys; order is kept.
 type Header struct {
@@ -46,4 +49,17 @@ func (r *Record) Header(key string) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// LogValue makes a record log as a group of the attributes that name it:
+// topic, partition, offset and key (its value and headers are left out, as
+// they may hold what must not be logged), so that
+// slog.Any("record", r) works in a handler's logs.
+func (r *Record) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("topic", r.Topic),
+		slog.Int("partition", int(r.Partition)),
+		slog.Int64("offset", r.Offset),
+		slog.String("key", string(r.Key)),
+	)
 }

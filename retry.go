@@ -12,6 +12,12 @@ import (
 // succeeds (or its claim ends).
 const UnlimitedAttempts = -1
 
+// DefaultMaxAttempts is RetryPolicy.MaxAttempts when it is zero.
+const DefaultMaxAttempts = 10
+
+// NoJitter as RetryPolicy.Jitter turns jitter off (zero means the default).
+const NoJitter = -1.0
+
 // RetryPolicy says how failed handler calls are retried. A retry happens
 // in the record's key actor: the key waits (later records of the key stay
 // behind it, in order) while other keys go on; the partition's watermark
@@ -22,13 +28,19 @@ const UnlimitedAttempts = -1
 // at MaxDelay, then spread by ±Jitter (a fraction). A handler error made
 // with RetryAfter sets the delay itself; one made with Permanent (and a
 // decode error of a Pipeline) is not retried at all.
+//
+// Every zero field takes its default, so RetryPolicy{} is a usable policy:
+// 10 attempts, 100ms doubling to at most 30s, ±20% jitter.
 type RetryPolicy struct {
-	InitialDelay time.Duration // > 0; default 100ms
-	MaxDelay     time.Duration // ≥ InitialDelay; default 30s
-	Multiplier   float64       // ≥ 1; default 2
-	Jitter       float64       // in [0, 1]; default 0.2
+	InitialDelay time.Duration // > 0; 0 means 100ms
+	MaxDelay     time.Duration // ≥ InitialDelay; 0 means 30s (or InitialDelay, if larger)
+	Multiplier   float64       // ≥ 1; 0 means 2
+	// Jitter spreads each delay by ± this fraction, in [0, 1]; 0 means
+	// the default 0.2. NoJitter turns it off.
+	Jitter float64
 	// MaxAttempts counts handler calls, the first included: 1 means no
-	// retry; UnlimitedAttempts retries forever. 0 or below -1 is invalid.
+	// retry; 0 means DefaultMaxAttempts; UnlimitedAttempts retries
+	// forever. Below -1 is invalid.
 	MaxAttempts int
 	// Retryable, if set, classifies errors the handler did not mark: false
 	// makes the error permanent.
@@ -46,6 +58,15 @@ func (p *RetryPolicy) withDefaults() RetryPolicy {
 	if q.Multiplier == 0 {
 		q.Multiplier = 2
 	}
+	switch q.Jitter {
+	case 0:
+		q.Jitter = 0.2
+	case NoJitter:
+		q.Jitter = 0
+	}
+	if q.MaxAttempts == 0 {
+		q.MaxAttempts = DefaultMaxAttempts
+	}
 	return q
 }
 
@@ -57,10 +78,10 @@ func (p *RetryPolicy) validate() error {
 		return invalid("RetryPolicy.MaxDelay %v: must be ≥ InitialDelay (%v)", p.MaxDelay, p.InitialDelay)
 	case p.Multiplier != 0 && (p.Multiplier < 1 || math.IsNaN(p.Multiplier) || math.IsInf(p.Multiplier, 0)):
 		return invalid("RetryPolicy.Multiplier %v: must be ≥ 1", p.Multiplier)
-	case !(p.Jitter >= 0 && p.Jitter <= 1):
-		return invalid("RetryPolicy.Jitter %v: must be in [0, 1]", p.Jitter)
-	case p.MaxAttempts == 0 || p.MaxAttempts < UnlimitedAttempts:
-		return invalid("RetryPolicy.MaxAttempts %d: must be ≥ 1, or UnlimitedAttempts", p.MaxAttempts)
+	case !(p.Jitter >= 0 && p.Jitter <= 1) && p.Jitter != NoJitter:
+		return invalid("RetryPolicy.Jitter %v: must be in [0, 1], or NoJitter", p.Jitter)
+	case p.MaxAttempts < UnlimitedAttempts:
+		return invalid("RetryPolicy.MaxAttempts %d: must be ≥ 0, or UnlimitedAttempts", p.MaxAttempts)
 	}
 	return nil
 }

@@ -148,5 +148,5 @@ func TestHandlerPastTwiceItsTimeoutIsReportedStuck(t *testing.T) {
 	waitCommittedToEnd(t, log, 1)
 	require.NoError(t, stop())
 	require.Equal(t, context.DeadlineExceeded.Error(), stuckCtxErr.Load(), "its context was done long before it returned")
-	require.Equal(t, uint64(others+1), eng.Stats().Handled)
+	require.Equal(t, uint64(others+1), eng.Stats().RecordsHandled)
 }

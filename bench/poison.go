@@ -50,7 +50,7 @@ var poisonConfigs = []poisonConfig{
 	}},
 	{"recovery function", func(failed *atomic.Int64) []orderly.Option {
 		return []orderly.Option{
-			orderly.WithRecover(func(context.Context, *orderly.Record, error) error {
+			orderly.WithFallback(func(context.Context, *orderly.Record, error) error {
 				failed.Add(1)
 				return nil
 			}),

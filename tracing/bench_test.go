@@ -20,8 +20,8 @@ func BenchmarkNeverSampledRecord(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		h.OnRecordDispatched(r, info)
-		ctx := h.OnRecordStarted(context.Background(), r, info)
-		h.OnRecordFinished(ctx, r, info, nil)
+		ctx := h.OnAttemptStarted(context.Background(), r, info)
+		h.OnAttemptFinished(ctx, r, info, nil)
 		h.OnRecordDone(r, info, orderly.OutcomeHandled, nil)
 	}
 }

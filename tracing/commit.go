@@ -70,7 +70,7 @@ func (h *Hooks) OnCommit(info orderly.CommitInfo) {
 // OnPartitionPaused counts the pause (orderly.partition.pauses, by its
 // first reason) and, on a change from running to paused, the paused
 // partitions gauge.
-func (h *Hooks) OnPartitionPaused(topic string, partition int32, reasons []string) {
+func (h *Hooks) OnPartitionPaused(topic string, partition int32, reasons []orderly.PauseReason) {
 	ctx := context.Background()
 	attrs := []attribute.KeyValue{
 		semconv.MessagingSystemKafka,
@@ -79,7 +79,7 @@ func (h *Hooks) OnPartitionPaused(topic string, partition int32, reasons []strin
 	}
 	reason := "unknown"
 	if len(reasons) > 0 {
-		reason = reasons[0]
+		reason = string(reasons[0])
 	}
 	k := partKey{topic: topic, partition: partition}
 	h.pausedMu.Lock()

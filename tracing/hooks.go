@@ -32,13 +32,13 @@ type Hooks struct {
 }
 
 var (
-	_ orderly.HookRecordDispatched   = (*Hooks)(nil)
-	_ orderly.HookRecordStarted      = (*Hooks)(nil)
-	_ orderly.HookRecordFinished     = (*Hooks)(nil)
-	_ orderly.HookRecordRetried      = (*Hooks)(nil)
-	_ orderly.HookRecordDeadLettered = (*Hooks)(nil)
-	_ orderly.HookPartitionPaused    = (*Hooks)(nil)
-	_ orderly.HookCommit             = (*Hooks)(nil)
+	_ orderly.HookRecordDispatched = (*Hooks)(nil)
+	_ orderly.HookAttemptStarted   = (*Hooks)(nil)
+	_ orderly.HookAttemptFinished  = (*Hooks)(nil)
+	_ orderly.HookRetryScheduled   = (*Hooks)(nil)
+	_ orderly.HookDeadLetter       = (*Hooks)(nil)
+	_ orderly.HookPartitionPaused  = (*Hooks)(nil)
+	_ orderly.HookCommit           = (*Hooks)(nil)
 )
 
 // New returns hooks that trace and measure an engine:

@@ -22,8 +22,8 @@ func TestMetricsAfterAKnownRun(t *testing.T) {
 		return orderly.RecordInfo{Group: "g", Dispatched: now.Add(-3 * time.Millisecond), Started: now, Attempt: attempt}
 	}
 	run := func(rec *orderly.Record, attempt int, err error) context.Context {
-		ctx := h.OnRecordStarted(bg, rec, info(attempt))
-		h.OnRecordFinished(ctx, rec, info(attempt), err)
+		ctx := h.OnAttemptStarted(bg, rec, info(attempt))
+		h.OnAttemptFinished(ctx, rec, info(attempt), err)
 		return ctx
 	}
 	a := &orderly.Record{Topic: "orders", Partition: 0, Offset: 0}
@@ -35,17 +35,17 @@ func TestMetricsAfterAKnownRun(t *testing.T) {
 	run(a, 1, nil)
 	boom := errors.New("boom")
 	ctx := run(b, 1, boom)
-	h.OnRecordRetried(ctx, b, info(1), boom, time.Millisecond)
+	h.OnRetryScheduled(ctx, b, info(1), boom, time.Millisecond)
 	run(b, 2, nil)
 	run(c, 1, orderly.Permanent(boom))
 	h.OnDeadLetterEnd(h.OnDeadLetterStart(bg, c, info(1), boom), c, nil)
 
-	inFlight := h.OnRecordStarted(bg, &orderly.Record{Topic: "orders", Partition: 1, Offset: 1}, info(1)) // still running
+	inFlight := h.OnAttemptStarted(bg, &orderly.Record{Topic: "orders", Partition: 1, Offset: 1}, info(1)) // still running
 	_ = inFlight
 
-	h.OnPartitionPaused("orders", 0, []string{"partition-records"})
-	h.OnPartitionPaused("orders", 0, []string{"partition-records", "engine-bytes"}) // no change: still one paused partition
-	h.OnPartitionPaused("orders", 1, []string{"key"})
+	h.OnPartitionPaused("orders", 0, []orderly.PauseReason{orderly.PausePartitionRecords})
+	h.OnPartitionPaused("orders", 0, []orderly.PauseReason{orderly.PausePartitionRecords, orderly.PauseEngineBytes}) // no change: still one paused partition
+	h.OnPartitionPaused("orders", 1, []orderly.PauseReason{orderly.PauseKey})
 	h.OnPartitionResumed("orders", 1)
 	h.OnPartitionResumed("orders", 1) // already running
 

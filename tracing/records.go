@@ -44,7 +44,7 @@ type attemptSpan struct {
 }
 
 // stateFrom returns the record state that ctx's span belongs to, if the
-// context came from OnRecordStarted of a sampled record.
+// context came from OnAttemptStarted of a sampled record.
 func stateFrom(ctx context.Context) *recordState {
 	switch s := trace.SpanFromContext(ctx).(type) {
 	case *recordState:
@@ -113,9 +113,9 @@ func (h *Hooks) OnRecordDispatched(r *orderly.Record, info orderly.RecordInfo) {
 	h.ins.consumed.Add(context.Background(), 1, p.add...)
 }
 
-// OnRecordStarted starts the record's process span at its first attempt,
+// OnAttemptStarted starts the record's process span at its first attempt,
 // or a retry span under it at a later one, and returns ctx carrying it.
-func (h *Hooks) OnRecordStarted(ctx context.Context, r *orderly.Record, info orderly.RecordInfo) context.Context {
+func (h *Hooks) OnAttemptStarted(ctx context.Context, r *orderly.Record, info orderly.RecordInfo) context.Context {
 	p := h.part(info.Group, r.Topic, r.Partition)
 	h.ins.inFlight.Add(ctx, 1, p.add...)
 	if info.Attempt <= 1 {
@@ -194,11 +194,11 @@ func (h *Hooks) startProcess(ctx context.Context, r *orderly.Record, info orderl
 	return trace.ContextWithSpan(parent, st)
 }
 
-// OnRecordFinished ends the attempt. A success ends the record's span; a
+// OnAttemptFinished ends the attempt. A success ends the record's span; a
 // failure is recorded on it (an exception event with the attempt number)
 // and leaves it open for what follows: a retry, a dead-letter write, or
 // the commit that shows the record done.
-func (h *Hooks) OnRecordFinished(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, err error) {
+func (h *Hooks) OnAttemptFinished(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, err error) {
 	now := time.Now()
 	p := h.part(info.Group, r.Topic, r.Partition)
 	h.ins.inFlight.Add(ctx, -1, p.add...)
@@ -237,9 +237,9 @@ func (h *Hooks) OnRecordFinished(ctx context.Context, r *orderly.Record, info or
 	h.pending.put(st)
 }
 
-// OnRecordRetried adds a "retry" event (attempt, delay, error) to the
+// OnRetryScheduled adds a "retry" event (attempt, delay, error) to the
 // record's span and counts the retry.
-func (h *Hooks) OnRecordRetried(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, err error, delay time.Duration) {
+func (h *Hooks) OnRetryScheduled(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, err error, delay time.Duration) {
 	p := h.part(info.Group, r.Topic, r.Partition)
 	h.ins.retried.Add(ctx, 1, p.add...)
 	st := stateFrom(ctx)

@@ -27,11 +27,11 @@ func TestProcessSpanContinuesTheProducersTrace(t *testing.T) {
 	info := orderly.RecordInfo{Group: "billing", Dispatched: dispatched, Started: dispatched.Add(5 * time.Millisecond), Attempt: 1}
 
 	r.hooks.OnRecordDispatched(rec, info)
-	ctx := r.hooks.OnRecordStarted(context.Background(), rec, info)
+	ctx := r.hooks.OnAttemptStarted(context.Background(), rec, info)
 	_, child := r.tp.Tracer("handler").Start(ctx, "db")
 	child.End()
 	require.Empty(t, r.ended("process orders"), "the span lasts until the record is done")
-	r.hooks.OnRecordFinished(ctx, rec, info, nil)
+	r.hooks.OnAttemptFinished(ctx, rec, info, nil)
 
 	s := r.one(t, "process orders")
 	assert.Equal(t, trace.SpanKindConsumer, s.SpanKind())
@@ -71,8 +71,8 @@ func TestRecordWithoutContextStartsANewTrace(t *testing.T) {
 	defer run.End()
 	rec := &orderly.Record{Topic: "orders", Offset: 1, Headers: []orderly.Header{{Key: "other", Value: []byte("x")}}}
 	info := orderly.RecordInfo{Started: time.Now(), Dispatched: time.Now(), Attempt: 1}
-	ctx := r.hooks.OnRecordStarted(outer, rec, info)
-	r.hooks.OnRecordFinished(ctx, rec, info, nil)
+	ctx := r.hooks.OnAttemptStarted(outer, rec, info)
+	r.hooks.OnAttemptFinished(ctx, rec, info, nil)
 
 	s := r.one(t, "process orders")
 	assert.False(t, s.Parent().IsValid(), "a root span")
@@ -91,14 +91,14 @@ func TestRetriesAreVisible(t *testing.T) {
 	var handlerSpans []trace.SpanContext
 	for i := range 3 {
 		info.Attempt, info.Started = i+1, time.Now()
-		ctx := r.hooks.OnRecordStarted(context.Background(), rec, info)
+		ctx := r.hooks.OnAttemptStarted(context.Background(), rec, info)
 		handlerSpans = append(handlerSpans, trace.SpanContextFromContext(ctx))
 		if i == 2 {
-			r.hooks.OnRecordFinished(ctx, rec, info, nil)
+			r.hooks.OnAttemptFinished(ctx, rec, info, nil)
 			break
 		}
-		r.hooks.OnRecordFinished(ctx, rec, info, errs[i])
-		r.hooks.OnRecordRetried(ctx, rec, info, errs[i], 10*time.Millisecond)
+		r.hooks.OnAttemptFinished(ctx, rec, info, errs[i])
+		r.hooks.OnRetryScheduled(ctx, rec, info, errs[i], 10*time.Millisecond)
 		require.Empty(t, r.ended("process orders"), "not done after attempt %d", i+1)
 	}
 
@@ -145,8 +145,8 @@ func TestDeadLetterIsAProducerSpanInjectedIntoTheRecord(t *testing.T) {
 	info := orderly.RecordInfo{Group: "g", Dispatched: time.Now(), Started: time.Now(), Attempt: 1}
 	cause := orderly.Permanent(errors.New("bad payload"))
 
-	ctx := r.hooks.OnRecordStarted(context.Background(), rec, info)
-	r.hooks.OnRecordFinished(ctx, rec, info, cause)
+	ctx := r.hooks.OnAttemptStarted(context.Background(), rec, info)
+	r.hooks.OnAttemptFinished(ctx, rec, info, cause)
 
 	// The engine's context here is not the handler's: the hooks find the
 	// record by its group, topic, partition and offset.
@@ -200,13 +200,13 @@ func TestCommitSpanAndTheEndOfFailedRecords(t *testing.T) {
 	info := orderly.RecordInfo{Group: "g", Dispatched: time.Now(), Started: time.Now(), Attempt: 1}
 	fail := func(offset int64) (*orderly.Record, time.Time) {
 		rec := &orderly.Record{Topic: "orders", Partition: 2, Offset: offset}
-		ctx := r.hooks.OnRecordStarted(context.Background(), rec, info)
-		r.hooks.OnRecordFinished(ctx, rec, info, errors.New("boom"))
+		ctx := r.hooks.OnAttemptStarted(context.Background(), rec, info)
+		r.hooks.OnAttemptFinished(ctx, rec, info, errors.New("boom"))
 		return rec, time.Now()
 	}
 	_, failedAt := fail(5)
 	retried, _ := fail(6)
-	r.hooks.OnRecordRetried(context.Background(), retried, info, errors.New("boom"), time.Second)
+	r.hooks.OnRetryScheduled(context.Background(), retried, info, errors.New("boom"), time.Second)
 
 	r.hooks.OnCommit(orderly.CommitInfo{Topic: "orders", Partition: 2, Group: "g", From: 0, To: 5, Records: 5, Took: 2 * time.Millisecond})
 	require.Empty(t, r.ended("process orders"), "offset 5 is not below the watermark yet")
@@ -257,7 +257,7 @@ func TestUnsampledRecordsRecordNothingButPropagate(t *testing.T) {
 		Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")}}}
 	info := orderly.RecordInfo{Dispatched: time.Now(), Started: time.Now(), Attempt: 1}
 
-	ctx := h.OnRecordStarted(context.Background(), rec, info)
+	ctx := h.OnAttemptStarted(context.Background(), rec, info)
 	assert.Equal(t, "0af7651916cd43dd8448eb211c80319c", trace.SpanContextFromContext(ctx).TraceID().String())
 	out := &orderly.Record{}
 	tracing.Inject(ctx, tracing.RecordCarrier(out))
@@ -265,11 +265,11 @@ func TestUnsampledRecordsRecordNothingButPropagate(t *testing.T) {
 	require.True(t, ok)
 	assert.Contains(t, string(v), "0af7651916cd43dd8448eb211c80319c")
 
-	h.OnRecordFinished(ctx, rec, info, errors.New("x"))
-	h.OnRecordRetried(ctx, rec, info, errors.New("x"), time.Millisecond)
+	h.OnAttemptFinished(ctx, rec, info, errors.New("x"))
+	h.OnRetryScheduled(ctx, rec, info, errors.New("x"), time.Millisecond)
 	info.Attempt = 2
-	ctx = h.OnRecordStarted(context.Background(), rec, info)
-	h.OnRecordFinished(ctx, rec, info, nil)
+	ctx = h.OnAttemptStarted(context.Background(), rec, info)
+	h.OnAttemptFinished(ctx, rec, info, nil)
 	assert.Empty(t, spans.Started())
 }
 

@@ -69,7 +69,7 @@ func WithDeadLetterTopic(name func(topic string) string) DeadLetterOption {
 // the dead-letter message just before it is sent, after the sink's
 // headers were added: the hook for trace-context propagation. The context
 // is the one the engine passes to DeadLetterSink.DeadLetter, which carries
-// what the engine's HookRecordDeadLettered hooks put there (package
+// what the engine's HookDeadLetter hooks put there (package
 // tracing's dead-letter producer span), e.g.
 //
 //	sarama.WithHeaderInjector(func(ctx context.Context, m *sarama.ProducerMessage) {

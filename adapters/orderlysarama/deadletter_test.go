@@ -193,7 +193,7 @@ func TestDeadLetterSinkWritesFailedRecordsToTheDeadLetterTopic(t *testing.T) {
 			wantDead++
 		}
 	}
-	require.Equal(t, uint64(wantDead), eng.Stats().DeadLettered)
+	require.Equal(t, uint64(wantDead), eng.Stats().RecordsDeadLettered)
 
 	dlq := readAll(t, c, "orders.dlq", partitions, wantDead)
 	seen := map[int]bool{}

@@ -55,7 +55,7 @@
 //	(the bridge was closed)                     ErrClosed
 //
 // These are handler errors like any other: orderly's retries (WithRetry),
-// recovery (WithRecover), dead letters (WithDeadLetter), key parking and
+// recovery (WithFallback), dead letters (WithDeadLetter), key parking and
 // circuit breaker apply to them unchanged, and an actor can mark its error
 // with orderly.Permanent or orderly.RetryAfter. A reply that has arrived is
 // always the result, even if the context ends or Close runs at the same

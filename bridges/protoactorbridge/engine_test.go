@@ -56,7 +56,7 @@ func TestPerKeyActorsSeeTheirOrderInOffsetOrder(t *testing.T) {
 		orderly.WithHooks(b), orderly.WithMaxConcurrency(16), orderly.WithLogger(quiet))
 	require.NoError(t, err)
 	stop := running(t, eng)
-	require.Eventually(t, func() bool { return eng.Stats().Handled == orders*events }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool { return eng.Stats().RecordsHandled == orders*events }, waitFor, time.Millisecond)
 	require.NoError(t, stop())
 	closeBridge(t, b)
 
@@ -110,15 +110,15 @@ func TestActorErrorsAreRetriedInOrder(t *testing.T) {
 		orderly.WithLogger(quiet))
 	require.NoError(t, err)
 	stop := running(t, eng)
-	require.Eventually(t, func() bool { return eng.Stats().Handled == orders*events }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool { return eng.Stats().RecordsHandled == orders*events }, waitFor, time.Millisecond)
 	require.NoError(t, stop())
 	closeBridge(t, b)
 
 	assert.Empty(t, j.problems)
 	st := eng.Stats()
-	assert.Equal(t, uint64(2*orders), st.Retried)
-	assert.Equal(t, uint64(2*orders), st.Failed)
-	assert.Zero(t, st.DeadLettered)
+	assert.Equal(t, uint64(2*orders), st.AttemptsRetried)
+	assert.Equal(t, uint64(2*orders), st.AttemptsFailed)
+	assert.Zero(t, st.RecordsDeadLettered)
 	want := []seen{{0, 1, 0}, {1, 1, 0}, {2, 1, 0}, {2, 2, 0}, {2, 3, 0}, {3, 1, 0}}
 	for o := range orders {
 		key := "o" + strconv.Itoa(o)
@@ -169,7 +169,7 @@ func TestFailingRecordsAreDeadLettered(t *testing.T) {
 	stop := running(t, eng)
 	require.Eventually(t, func() bool {
 		st := eng.Stats()
-		return st.Handled == orders*events-2 && st.DeadLettered == 2
+		return st.RecordsHandled == orders*events-2 && st.RecordsDeadLettered == 2
 	}, waitFor, time.Millisecond)
 	require.NoError(t, stop())
 	closeBridge(t, b)
@@ -215,14 +215,14 @@ func TestPassivatedActorsComeBackOnTheNextRecord(t *testing.T) {
 	require.NoError(t, err)
 	stop := running(t, eng)
 
-	require.Eventually(t, func() bool { return eng.Stats().Handled == orders*3 }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool { return eng.Stats().RecordsHandled == orders*3 }, waitFor, time.Millisecond)
 	require.Eventually(t, func() bool {
 		st := b.Stats()
 		return st.Passivated == orders && st.Actors == 0 && j.count(func(j *journal) int { return j.stopped }) == orders
 	}, waitFor, time.Millisecond, "every idle actor stops")
 
 	produceOrders(t, log, "orders", orders, 3, 6)
-	require.Eventually(t, func() bool { return eng.Stats().Handled == orders*6 }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool { return eng.Stats().RecordsHandled == orders*6 }, waitFor, time.Millisecond)
 	require.NoError(t, stop())
 	closeBridge(t, b)
 

@@ -44,15 +44,15 @@ type Reply struct {
 	Err error
 }
 
-// attemptKey is the context key under which OnRecordStarted stores the
+// attemptKey is the context key under which OnAttemptStarted stores the
 // attempt number for Handle.
 type attemptKey struct{}
 
-// OnRecordStarted implements orderly.HookRecordStarted: given to
+// OnAttemptStarted implements orderly.HookAttemptStarted: given to
 // orderly.WithHooks as well as being the handler, the bridge learns each
 // attempt's number and passes it on in Request.Attempt. It is quick, never
 // blocks and is safe for concurrent use.
-func (b *Bridge) OnRecordStarted(ctx context.Context, _ *orderly.Record, info orderly.RecordInfo) context.Context {
+func (b *Bridge) OnAttemptStarted(ctx context.Context, _ *orderly.Record, info orderly.RecordInfo) context.Context {
 	return context.WithValue(ctx, attemptKey{}, info.Attempt)
 }
 

@@ -266,7 +266,7 @@ func summarize(out io.Writer, o options, s summary) error {
 		len(s.perOrder), len(s.perOrder)-incomplete, s.led.outOfOrder.Load(), s.decodeErrors)
 	if o.flaky > 0 || o.poison > 0 {
 		fmt.Fprintf(out, "failures: %d attempts retried; %d events dead-lettered (expected %d), %d orders parked after a poison event\n",
-			s.stats.Retried, s.deadLettered, s.wantDead, s.wantIncomplete)
+			s.stats.AttemptsRetried, s.deadLettered, s.wantDead, s.wantIncomplete)
 	}
 	switch {
 	case short > 0:

@@ -46,7 +46,7 @@ func TestFromEnv(t *testing.T) {
 	h := tracing.New()
 	rec := &orderly.Record{Topic: "orders"}
 	info := orderly.RecordInfo{Attempt: 1, Started: time.Now()}
-	h.OnRecordFinished(h.OnRecordStarted(context.Background(), rec, info), rec, info, nil)
+	h.OnAttemptFinished(h.OnAttemptStarted(context.Background(), rec, info), rec, info, nil)
 	require.NoError(t, shutdown(context.Background()))
 	assert.Positive(t, traces.Load(), "spans exported")
 	assert.Positive(t, metrics.Load(), "metrics exported")
