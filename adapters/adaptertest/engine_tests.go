@@ -164,12 +164,20 @@ func testRebalance(e *env) {
 	a := e.start("A", work)
 	g.release(step)
 	reach(step)
+	granted := func(m string) {
+		e.t.Helper()
+		e.waitFor("member "+m+" to be granted a partition", func() (bool, string) {
+			return e.obs.claimsOf(m) > 0, fmt.Sprintf("holders %v", e.obs.holders())
+		})
+	}
 	b := e.start("B", work) // joins while A's handlers wait at the gate
 	g.release(step)
 	reach(2 * step)
+	granted("B") // a revoke may wait for handlers held at the gate: wait for it
 	c := e.start("C", work)
 	g.release(step)
 	reach(3 * step)
+	granted("C")
 	a.leave()
 	g.release(step)
 	require.NoError(e.t, e.wait(a))
