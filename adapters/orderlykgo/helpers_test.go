@@ -39,8 +39,12 @@ func cluster(t testing.TB, brokers int, partitions int32, topics ...string) *kfa
 // groupOpts are a consumer group member's kgo options with fast group
 // settings for kfake.
 func groupOpts(c *kfake.Cluster, group string, topics ...string) []kgo.Opt {
+	return groupOptsAddrs(c.ListenAddrs(), group, topics...)
+}
+
+func groupOptsAddrs(brokers []string, group string, topics ...string) []kgo.Opt {
 	return []kgo.Opt{
-		kgo.SeedBrokers(c.ListenAddrs()...),
+		kgo.SeedBrokers(brokers...),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topics...),
 		kgo.FetchMaxWait(100 * time.Millisecond),
