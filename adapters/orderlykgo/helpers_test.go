@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -100,6 +101,9 @@ func admin(t testing.TB, c *kfake.Cluster) *kadm.Client {
 func committed(t testing.TB, c *kfake.Cluster, group, topic string, n int32) []orderly.Position {
 	t.Helper()
 	resp, err := admin(t, c).FetchOffsets(context.Background(), group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		err = nil // no member has joined or committed yet
+	}
 	require.NoError(t, err)
 	out := make([]orderly.Position, n)
 	for i := range out {

@@ -27,8 +27,7 @@ type Source struct {
 	log    *slog.Logger
 
 	consumed atomic.Bool
-	client   atomic.Pointer[kgo.Client] // set by Consume before the client can call back
-	serve    func(orderly.Claim)        // set by Consume before the client exists
+	serve    func(orderly.Claim) // set by Consume before the client exists; read by kgo's callbacks
 
 	// mu guards claims. It is held only for map operations and never
 	// while calling kgo, the engine or another lock of ours.
@@ -134,7 +133,6 @@ func (s *Source) Consume(ctx context.Context, serve func(orderly.Claim)) error {
 	if err != nil {
 		return invalid("kgo client: %w", err) // NewSource validated the same options
 	}
-	s.client.Store(cl)
 	s.poll(ctx, cl)
 	// Close leaves the group: kgo revokes every partition (onRevoked
 	// waits for the engine's final commits), sends LeaveGroup and shuts
