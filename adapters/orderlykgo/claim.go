@@ -53,12 +53,13 @@ type claim struct {
 	// only briefly; those kgo calls take kgo's pause lock and nothing
 	// that waits for us.
 	mu           sync.Mutex
-	queue        []*kgo.Record // fetched, not yet converted; never reused once handed out
-	last         int64         // offset of the last record queued; -1 before the first
-	enginePaused bool          // Claim.Pause without Resume
-	full         bool          // the queue reached the claim buffer
-	fetchPaused  bool          // kgo has the partition paused (enginePaused || full)
-	wake         chan struct{} // cap 1: forward waits on it for records
+	queue        [][]*kgo.Record // fetched, not yet converted: the record slices of kgo's fetches, in order
+	queued       int             // records in queue
+	last         int64           // offset of the last record queued; -1 before the first
+	enginePaused bool            // Claim.Pause without Resume
+	full         bool            // the queue reached the claim buffer
+	fetchPaused  bool            // kgo has the partition paused (enginePaused || full)
+	wake         chan struct{}   // cap 1: forward waits on it for records
 }
 
 var (
@@ -174,9 +175,10 @@ func (c *claim) push(recs []*kgo.Record) {
 		c.mu.Unlock()
 		return
 	}
-	c.queue = append(c.queue, recs...)
+	c.queue = append(c.queue, recs)
+	c.queued += len(recs)
 	c.last = recs[len(recs)-1].Offset
-	if len(c.queue) >= c.src.opts.claimBuffer && !c.full {
+	if c.queued >= c.src.opts.claimBuffer && !c.full {
 		c.full = true
 		c.applyPauseLocked()
 	}
@@ -196,18 +198,23 @@ func (c *claim) isRevoked() bool {
 	}
 }
 
-// take waits for queued records and returns up to maxBatch of them, or
-// nil once the claim is revoked.
+// take waits for queued records and returns up to maxBatch of them, all
+// from one fetch, or nil once the claim is revoked.
 func (c *claim) take() []*kgo.Record {
 	for {
 		c.mu.Lock()
-		if n := min(len(c.queue), maxBatch); n > 0 {
-			chunk := c.queue[:n:n]
-			c.queue = c.queue[n:]
-			if len(c.queue) == 0 {
-				c.queue = nil // push appends to a fresh array: chunk is never overwritten
+		if len(c.queue) > 0 {
+			first := c.queue[0]
+			n := min(len(first), maxBatch)
+			chunk := first[:n:n]
+			if n == len(first) {
+				c.queue[0] = nil
+				c.queue = c.queue[1:]
+			} else {
+				c.queue[0] = first[n:]
 			}
-			if c.full && len(c.queue) <= c.src.opts.claimBuffer/2 {
+			c.queued -= n
+			if c.full && c.queued <= c.src.opts.claimBuffer/2 {
 				c.full = false
 				c.applyPauseLocked()
 			}
@@ -248,7 +255,7 @@ func (c *claim) end() {
 	c.revoke()
 	c.workers.Wait()
 	c.mu.Lock()
-	c.queue = nil
+	c.queue, c.queued = nil, 0
 	if c.fetchPaused {
 		c.fetchPaused = false
 		c.cl.ResumeFetchPartitions(c.tp)
@@ -261,10 +268,18 @@ func (c *claim) end() {
 // toBatch converts kgo records into orderly records without copying their
 // keys, values or header values: kgo decodes each fetch into slices of its
 // own and never touches them again. The batch's records share one
-// allocation; a record with headers gets one more for its header slice.
+// allocation, and their headers another.
 func toBatch(rs []*kgo.Record) []*orderly.Record {
 	recs := make([]orderly.Record, len(rs))
 	batch := make([]*orderly.Record, len(rs))
+	nh := 0
+	for _, r := range rs {
+		nh += len(r.Headers)
+	}
+	var headers []orderly.Header
+	if nh > 0 {
+		headers = make([]orderly.Header, nh)
+	}
 	for i, r := range rs {
 		recs[i] = orderly.Record{
 			Topic:     r.Topic,
@@ -274,8 +289,9 @@ func toBatch(rs []*kgo.Record) []*orderly.Record {
 			Value:     r.Value,
 			Timestamp: r.Timestamp,
 		}
-		if len(r.Headers) > 0 {
-			hs := make([]orderly.Header, len(r.Headers))
+		if k := len(r.Headers); k > 0 {
+			hs := headers[:k:k] // full slice expression: an append by the handler cannot reach the next record's
+			headers = headers[k:]
 			for j, h := range r.Headers {
 				hs[j] = orderly.Header(h)
 			}

@@ -32,10 +32,10 @@
 //     orderly.NoOffset when the group has none (kgo then starts where
 //     kgo.ConsumeStartOffset says: the start of the partition by default).
 //   - Records carries the partition's records as *orderly.Record, in
-//     batches of up to 512, converted on a goroutine per claim that reuses
-//     kgo's key, value and header value slices (one allocation per batch,
-//     plus one header slice per record that has headers). It is closed
-//     when the claim is revoked.
+//     batches of up to 512 records of one fetch, converted on a goroutine
+//     per claim that reuses kgo's key, value and header value slices
+//     (three allocations per batch: the records, the pointers to them and
+//     their headers). It is closed when the claim is revoked.
 //   - Revoked is closed when kgo revokes the partition
 //     (kgo.OnPartitionsRevoked: a rebalance takes it away, or the member
 //     leaves) or loses it (kgo.OnPartitionsLost).
