@@ -52,7 +52,8 @@ func WithLogger(l *slog.Logger) Option {
 // once half of them were handed over). It bounds what the adapter holds
 // per partition when the engine does not read, on top of one fetch
 // response (see the package documentation, "Memory"). The default is
-// DefaultClaimBuffer (4096); n must be ≥ 1.
+// DefaultClaimBuffer (4096); n must be ≥ 1 (0 and negative values are
+// invalid).
 func WithClaimBuffer(n int) Option {
 	return func(o *options) {
 		if n < 1 {

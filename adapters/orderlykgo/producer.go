@@ -139,7 +139,8 @@ func NewProducer(kopts []kgo.Opt, opts ...ProducerOption) (*Producer, error) {
 }
 
 // NewProducerFrom returns a Producer over cl, which it owns from now on:
-// Close closes it. cl should not consume.
+// Close closes it. cl should not consume. It cannot fail: nil options are
+// skipped.
 func NewProducerFrom(cl *kgo.Client, opts ...ProducerOption) *Producer {
 	p := &Producer{cl: cl}
 	for _, o := range opts {

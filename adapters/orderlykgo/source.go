@@ -87,7 +87,7 @@ func NewSource(kopts []kgo.Opt, opts ...Option) (*Source, error) {
 }
 
 // GroupName is the consumer group; it makes the source an
-// orderly.GroupNamer, so hooks see the group.
+// orderly.GroupNamer, so hooks see the group. It never blocks.
 func (s *Source) GroupName() string { return s.group }
 
 // Topics returns the topics the source consumes, sorted.
@@ -342,7 +342,8 @@ func (s *Source) endAll() {
 
 // Paused reports whether the engine has paused the claim on the partition
 // (Claim.Pause without a Resume since). It is false for a partition this
-// member holds no claim on.
+// member holds no claim on. It never blocks and is safe for concurrent
+// use.
 func (s *Source) Paused(topic string, partition int32) bool {
 	c := s.claim(topic, partition)
 	if c == nil {
