@@ -1,8 +1,8 @@
 // Command bench is orderly's benchmark harness: it runs the scenarios of
-// orderly's performance targets over the in-memory adapter (and,
-// for the Kafka scenarios, over adapters/orderlysarama against an in-process
-// kfake cluster) and prints a table, or one JSON object per result with
-// -json.
+// orderly's performance targets over the in-memory adapter (and, for the
+// Kafka scenarios, over adapters/orderlysarama and adapters/orderlykgo
+// against an in-process kfake cluster) and prints a table, or one JSON
+// object per result with -json.
 //
 //	go run ./bench <scenario> [flags]
 //
@@ -22,7 +22,7 @@
 // mean and the results measured so far.
 //
 // The harness uses only orderly's public API (orderly.New with options,
-// adapters/memory, adapters/orderlysarama, tracing); nothing in the engine knows
-// which scenario runs. What it shares with the peers comparison
-// (bench/peers) lives in bench/internal/report.
+// adapters/memory, adapters/orderlysarama, adapters/orderlykgo, tracing);
+// nothing in the engine knows which scenario runs. What it shares with the
+// peers comparison (bench/peers) lives in bench/internal/report.
 package main

@@ -8,17 +8,39 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderly-go/orderly/adapters/orderlysarama"
 )
 
 // The Kafka scenarios (kafka-overhead, pc-table-kafka) run on a kfake
-// cluster in this process, spoken to by sarama over loopback TCP: the same
-// path a service takes to a real cluster, minus the network.
+// cluster in this process, spoken to over loopback TCP by each of the two
+// clients orderly has an adapter for, sarama (adapters/orderlysarama) and
+// franz-go (adapters/orderlykgo): the same path a service takes to a real
+// cluster, minus the network.
 
 func init() {
-	columns["kafka-overhead"] = []column{colMode, colParts, colRecs, colSecs, colRate, colStart, colRatio, colNote}
-	columns["pc-table-kafka"] = []column{colMode, colKeys, colRecs, colSecs, colLimit, colNomLim, colEff, colNomEff, colStart}
+	columns["kafka-overhead"] = []column{colClient, colMode, colParts, colRecs, colSecs, colRate, colStart, colRatio, colNote}
+	columns["pc-table-kafka"] = []column{colClient, colMode, colKeys, colRecs, colSecs, colLimit, colNomLim, colEff, colNomEff, colStart}
+}
+
+// Kafka clients, as the Result.Client column names them.
+const (
+	clientSarama = "sarama"
+	clientFranz  = "franz-go"
+)
+
+// kafkaClients returns the clients -client asks for: sarama, franz or both.
+func kafkaClients(o *options) ([]string, error) {
+	switch o.client {
+	case "sarama":
+		return []string{clientSarama}, nil
+	case "franz":
+		return []string{clientFranz}, nil
+	case "", "both":
+		return []string{clientSarama, clientFranz}, nil
+	}
+	return nil, fmt.Errorf("-client: %q is not sarama, franz or both", o.client)
 }
 
 // newKafkaCluster starts a one-broker kfake cluster with the topics seeded
@@ -42,6 +64,20 @@ func kafkaConsumerConfig() *sarama.Config {
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
 	return cfg
+}
+
+// kafkaFranzOpts are the kgo options both orderly's franz-go source and
+// the raw franz-go group use: a consumer group with the fast group
+// settings (the cluster is local); kgo starts a new group at the start of
+// each partition.
+func kafkaFranzOpts(brokers []string, group, topic string) []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.HeartbeatInterval(100 * time.Millisecond),
+	}
 }
 
 // kafkaProduce sends n records made by msg(i) with a few SyncProducers

@@ -22,11 +22,16 @@ const (
 )
 
 // runKafkaOverhead compares, on one kfake cluster and the same records,
-// a raw sarama consumer group whose handler only marks offsets with
-// orderly (ByKey, no-op handler) over adapters/orderlysarama. Each reads the
-// topic from the start with a consumer group of its own; the ratio is
-// orderly's records/s over the raw group's.
+// per client: a raw consumer group whose handler only marks offsets
+// (sarama's ConsumerGroupHandler; franz-go's goroutine per partition) with
+// orderly (ByKey, no-op handler) over that client's adapter. Each reads
+// the topic from the start with a consumer group of its own; each orderly
+// row's ratio is its records/s over its client's raw group's.
 func runKafkaOverhead(o *options, out *printer) error {
+	clients, err := kafkaClients(o)
+	if err != nil {
+		return err
+	}
 	n := o.recordsOr(1_000_000)
 	c, err := newKafkaCluster(kafkaOverheadPartitions, kafkaOverheadTopic)
 	if err != nil {
@@ -50,21 +55,30 @@ func runKafkaOverhead(o *options, out *printer) error {
 	values = nil
 	runtime.GC()
 
-	raw, err := kafkaRawGroup(o, c.ListenAddrs(), n)
-	if err != nil {
-		return fmt.Errorf("kafka-overhead raw sarama: %w", err)
+	for i, client := range clients {
+		rawRun, orderlyRun := kafkaRawGroup, kafkaOrderlyNoop
+		if client == clientFranz {
+			rawRun, orderlyRun = kafkaRawFranz, kafkaOrderlyNoopFranz
+		}
+		raw, err := rawRun(o, c.ListenAddrs(), n)
+		if err != nil {
+			return fmt.Errorf("kafka-overhead raw %s: %w", client, err)
+		}
+		if i == 0 {
+			raw.Note = fmt.Sprintf("produced in %.1fs", produced.Seconds())
+		}
+		out.add(raw)
+		runtime.GC()
+		eng, err := orderlyRun(o, c.ListenAddrs(), n)
+		if err != nil {
+			return fmt.Errorf("kafka-overhead orderly over %s: %w", client, err)
+		}
+		eng.Ratio = eng.RecordsPerSec / raw.RecordsPerSec
+		out.add(eng)
+		runtime.GC()
 	}
-	raw.Note = fmt.Sprintf("produced in %.1fs", produced.Seconds())
-	out.add(raw)
-	runtime.GC()
-	eng, err := kafkaOrderlyNoop(o, c.ListenAddrs(), n)
-	if err != nil {
-		return fmt.Errorf("kafka-overhead orderly: %w", err)
-	}
-	eng.Ratio = eng.RecordsPerSec / raw.RecordsPerSec
-	out.add(eng)
 	out.flush(fmt.Sprintf("kafka-overhead: kfake in process (1 broker), %d records × %d-byte random values, no compression, %d partitions, %d keys; "+
-		"ratio = orderly records/s ÷ raw sarama group records/s (target ≥ 0.85); startup_s = Consume/Run called → first record",
+		"ratio = orderly records/s ÷ the same client's raw group records/s (targets: sarama ≥ 0.85, franz-go ≥ 0.6); startup_s = Consume/Run called → first record",
 		n, kafkaOverheadValueBytes, kafkaOverheadPartitions, kafkaOverheadKeys))
 	return nil
 }
@@ -111,7 +125,7 @@ func kafkaRawGroup(o *options, brokers []string, n int) (Result, error) {
 	<-consumed
 	secs := tr.seconds()
 	return Result{
-		Scenario: "kafka-overhead", Mode: "sarama-raw", Partitions: kafkaOverheadPartitions, Records: n,
+		Scenario: "kafka-overhead", Client: clientSarama, Mode: "sarama-raw", Partitions: kafkaOverheadPartitions, Records: n,
 		Seconds: secs, RecordsPerSec: float64(n) / secs, StartupSeconds: tr.startup(),
 	}, nil
 }
@@ -149,7 +163,7 @@ func kafkaOrderlyNoop(o *options, brokers []string, n int) (Result, error) {
 	}
 	secs := tr.seconds()
 	return Result{
-		Scenario: "kafka-overhead", Mode: "orderly-key", Keys: kafkaOverheadKeys, Partitions: kafkaOverheadPartitions, Records: n,
+		Scenario: "kafka-overhead", Client: clientSarama, Mode: "orderly-key", Keys: kafkaOverheadKeys, Partitions: kafkaOverheadPartitions, Records: n,
 		Concurrency: o.concurrency, Seconds: secs, RecordsPerSec: float64(n) / secs, StartupSeconds: tr.startup(),
 	}, nil
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/orderly-go/orderly"
+	"github.com/orderly-go/orderly/adapters/orderlykgo"
 	"github.com/orderly-go/orderly/adapters/orderlysarama"
 	"github.com/orderly-go/orderly/bench/internal/report"
 )
@@ -14,10 +16,15 @@ import (
 // runPCTableKafka is pc-table through Kafka: the same rows, latencies and
 // engine options as pc-table, with each row's records produced to a topic
 // of its own (1 partition) on one kfake cluster and consumed by orderly
-// over adapters/orderlysarama. Efficiency is measured as in pc-table: seconds run
-// from the first handler start to the last handler return; the group join
-// and sarama's first fetch are startup_s.
+// over each client's adapter (adapters/orderlysarama, adapters/orderlykgo),
+// each with a group of its own. Efficiency is measured as in pc-table:
+// seconds run from the first handler start to the last handler return; the
+// group join and the client's first fetch are startup_s.
 func runPCTableKafka(o *options, out *printer) error {
+	clients, err := kafkaClients(o)
+	if err != nil {
+		return err
+	}
 	rows, err := parseRows(o.rows)
 	if err != nil {
 		return err
@@ -39,29 +46,41 @@ func runPCTableKafka(o *options, out *printer) error {
 		if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
 			return fmt.Errorf("pc-table-kafka %s: create topic: %w", row, err)
 		}
-		r, err := runPCRowKafka(o, c.ListenAddrs(), topic, row, lat)
+		keys := pcKeys(row)
+		err := kafkaProduce(c.ListenAddrs(), n, 1, func(i int) *sarama.ProducerMessage {
+			return &sarama.ProducerMessage{Topic: topic, Partition: 0, Key: sarama.StringEncoder(strconv.Itoa(i % keys)), Value: sarama.ByteEncoder(indexValue(i))}
+		})
 		if err != nil {
 			return fmt.Errorf("pc-table-kafka %s: %w", row, err)
 		}
-		out.add(r)
+		for _, client := range clients {
+			r, err := runPCRowKafka(o, c.ListenAddrs(), client, topic, row, lat)
+			if err != nil {
+				return fmt.Errorf("pc-table-kafka %s over %s: %w", row, client, err)
+			}
+			out.add(r)
+		}
 	}
-	out.flush(fmt.Sprintf("pc-table-kafka: %d records, sleep U[0,5ms), 1 partition on kfake via adapters/orderlysarama, concurrency %d, max uncommitted 1000 (target efficiency ≥ 0.9)",
+	out.flush(fmt.Sprintf("pc-table-kafka: %d records, sleep U[0,5ms), 1 partition on kfake via adapters/orderlysarama (sarama) and adapters/orderlykgo (franz-go), concurrency %d, max uncommitted 1000 (target efficiency ≥ 0.9 over sarama, ≥ 0.95 over franz-go)",
 		n, o.concurrency))
 	return nil
 }
 
-func runPCRowKafka(o *options, brokers []string, topic string, row pcRow, lat []time.Duration) (Result, error) {
-	n := len(lat)
-	keys := pcKeys(row)
-	err := kafkaProduce(brokers, n, 1, func(i int) *sarama.ProducerMessage {
-		return &sarama.ProducerMessage{Topic: topic, Partition: 0, Key: sarama.StringEncoder(strconv.Itoa(i % keys)), Value: sarama.ByteEncoder(indexValue(i))}
-	})
+// runPCRowKafka runs one row over client on topic, which holds the row's
+// records, with a consumer group of its own.
+func runPCRowKafka(o *options, brokers []string, client, topic string, row pcRow, lat []time.Duration) (Result, error) {
+	group := "bench-" + client + "-" + topic
+	var src orderly.Source
+	var err error
+	if client == clientFranz {
+		src, err = orderlykgo.NewSource(kafkaFranzOpts(brokers, group, topic), orderlykgo.WithLogger(quietLogger))
+	} else {
+		src, err = orderlysarama.NewSource(brokers, group, []string{topic}, kafkaConsumerConfig(), orderlysarama.WithLogger(quietLogger))
+	}
 	if err != nil {
 		return Result{}, err
 	}
-	src, err := orderlysarama.NewSource(brokers, "bench-"+topic, []string{topic}, kafkaConsumerConfig(), orderlysarama.WithLogger(quietLogger))
-	if err != nil {
-		return Result{}, err
-	}
-	return measurePCRow(o, "pc-table-kafka", src, row, lat)
+	r, err := measurePCRow(o, "pc-table-kafka", src, row, lat)
+	r.Client = client
+	return r, err
 }

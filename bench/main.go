@@ -27,6 +27,7 @@ type options struct {
 	hotShare    float64
 	inProcess   bool
 	source      string
+	client      string
 }
 
 func (o *options) recordsOr(def int) int {
@@ -97,6 +98,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run that has not finished after this long")
 	fs.Float64Var(&o.hotShare, "hot-share", 0.5, "hot-key: the hot key's share of the records")
 	fs.StringVar(&o.source, "source", "both", "keys-1m: memory (records produced into adapters/memory first), stream (generated on the fly), or both")
+	fs.StringVar(&o.client, "client", "both", "kafka-overhead, pc-table-kafka: the Kafka client, sarama, franz (franz-go) or both")
 	fs.BoolVar(&o.inProcess, "in-process", false, "keys-1m: run in this process instead of a fresh child process (the child protocol uses it)")
 	fs.Usage = func() { usage(os.Stderr, fs) }
 	if err := fs.Parse(args); err != nil {

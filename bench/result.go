@@ -11,8 +11,9 @@ import (
 // machine-readable format; zero-valued optional fields are left out.
 type Result struct {
 	Scenario    string `json:"scenario"`
-	Mode        string `json:"mode"` // serial, key, unordered, baseline, ...
-	Keys        int    `json:"keys"` // distinct ordering keys; 1 for serial, 0 for unordered and baselines
+	Client      string `json:"client,omitempty"` // Kafka scenarios: sarama or franz-go
+	Mode        string `json:"mode"`             // serial, key, unordered, baseline, ...
+	Keys        int    `json:"keys"`             // distinct ordering keys; 1 for serial, 0 for unordered and baselines
 	Partitions  int    `json:"partitions"`
 	Records     int    `json:"records"`
 	Concurrency int    `json:"concurrency,omitempty"`
@@ -65,6 +66,7 @@ func keysCell(r Result) string {
 }
 
 var (
+	colClient = column{Head: "client", Cell: func(r Result) string { return r.Client }}
 	colMode   = column{Head: "mode", Cell: func(r Result) string { return r.Mode }}
 	colKeys   = column{Head: "keys", Cell: keysCell}
 	colParts  = column{Head: "parts", Cell: func(r Result) string { return strconv.Itoa(r.Partitions) }}

@@ -9,15 +9,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/memory"
-	"github.com/orderly-go/orderly/adapters/orderlysarama"
-	"github.com/orderly-go/orderly/tracing"
 )
 
 // backend is where the events live: Kafka (an embedded kfake cluster or a
@@ -42,7 +39,7 @@ type backend interface {
 
 const (
 	topic           = "orders"
-	deadLetterTopic = topic + ".dlq" // orderlysarama.DefaultDeadLetterTopic's name for it
+	deadLetterTopic = topic + ".dlq" // the adapters' DefaultDeadLetterTopic name for it
 )
 
 // memoryBackend keeps the events in an adapters/memory log.
@@ -85,16 +82,41 @@ func (b *memoryBackend) partitionCount() int                    { return b.parti
 func (b *memoryBackend) close()                                 {}
 func (b *memoryBackend) deadLetterSink() orderly.DeadLetterSink { return &memorySink{} }
 
-// kafkaBackend produces with adapters/orderlysarama's Producer and consumes with
-// its Source, on an embedded kfake cluster or on the brokers given.
+// kafkaBackend produces and consumes through one of orderly's Kafka
+// adapters (kafkaClient: adapters/orderlysarama or adapters/orderlykgo), on
+// an embedded kfake cluster or on the brokers given.
 type kafkaBackend struct {
 	cluster    *kfake.Cluster // nil on a real cluster
 	brokers    []string
 	group      string
 	partitions int
-	src        *orderlysarama.Source
-	producer   *orderlysarama.Producer
+	client     kafkaClient
 	tracer     trace.Tracer
+}
+
+// kafkaClient is what the demo needs of a Kafka client, written once per
+// adapter (sarama.go, franz.go).
+type kafkaClient interface {
+	// adapter names the adapter, for the first line of output.
+	adapter() string
+	source() orderly.Source
+	// produce sends one record and returns its partition and offset; ctx
+	// carries the producer span whose context goes into the headers.
+	produce(ctx context.Context, topic string, key, value []byte, headers ...orderly.Header) (int32, int64, error)
+	deadLetterSink() orderly.DeadLetterSink
+	// committed returns the group's committed offset per partition of
+	// the topic (-1: none).
+	committed(ctx context.Context, group string, partitions int) ([]int64, error)
+	close()
+}
+
+// kafkaSettings is what a kafkaClient is made from.
+type kafkaSettings struct {
+	brokers  []string
+	group    string
+	embedded bool // an embedded cluster: fast group settings
+	newest   bool // a new group starts at the end of each partition
+	log      *slog.Logger
 }
 
 func newKafkaBackend(o options, log *slog.Logger) (_ *kafkaBackend, err error) {
@@ -104,7 +126,7 @@ func newKafkaBackend(o options, log *slog.Logger) (_ *kafkaBackend, err error) {
 			b.close()
 		}
 	}()
-	cfg := orderlysarama.DefaultConfig()
+	set := kafkaSettings{group: o.group, log: log}
 	if o.brokers == "" {
 		// An in-process cluster that speaks the Kafka protocol over
 		// loopback TCP, with the topic created.
@@ -117,121 +139,68 @@ func newKafkaBackend(o options, log *slog.Logger) (_ *kafkaBackend, err error) {
 			return nil, fmt.Errorf("embedded cluster: %w", err)
 		}
 		b.brokers = b.cluster.ListenAddrs()
-		// Fast group settings: the cluster is local and fresh.
-		cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
-		cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
-		cfg.Consumer.Group.Rebalance.Retry.Backoff = 50 * time.Millisecond
-		cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
+		set.embedded = true
 	} else {
 		b.brokers = strings.Split(o.brokers, ",")
-		if b.partitions, err = ensureTopic(b.brokers, o.partitions, log); err != nil {
-			return nil, err
-		}
 		// A real topic holds earlier runs' events: this run's group
 		// starts at the end of each partition, and the events are
 		// produced once it holds every partition (see run).
-		cfg.Consumer.Offsets.Initial = sarama.OffsetNewest
+		set.newest = true
 	}
-	b.src, err = orderlysarama.NewSource(b.brokers, b.group, []string{topic}, cfg, orderlysarama.WithLogger(log))
-	if err != nil {
-		return nil, err
+	set.brokers = b.brokers
+	ensure, newClient := ensureTopicSarama, newSaramaClient
+	if o.client == "franz" {
+		ensure, newClient = ensureTopicFranz, newFranzClient
 	}
-	// Each event is sent in a PRODUCER span whose context goes into the
-	// record's headers (W3C traceparent), so its trace runs on into the
-	// engine's "process orders" span and the handler.
-	b.producer, err = orderlysarama.NewProducer(b.brokers, orderlysarama.DefaultConfig(),
-		orderlysarama.WithInject(func(ctx context.Context, h orderlysarama.ProducerHeaders) { tracing.Inject(ctx, h) }))
+	if o.brokers != "" {
+		if b.partitions, err = ensure(b.brokers, o.partitions, log); err != nil {
+			return nil, err
+		}
+	}
+	b.client, err = newClient(set)
 	if err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// ensureTopic creates the topic on a real cluster with partitions
-// partitions (and the broker's default replication factor) if it does not
-// exist, and returns its partition count.
-func ensureTopic(brokers []string, partitions int, log *slog.Logger) (int, error) {
-	admin, err := sarama.NewClusterAdmin(brokers, orderlysarama.DefaultConfig())
-	if err != nil {
-		return 0, fmt.Errorf("admin client: %w", err)
-	}
-	defer admin.Close()
-	topics, err := admin.ListTopics()
-	if err != nil {
-		return 0, fmt.Errorf("list topics: %w", err)
-	}
-	if d, ok := topics[topic]; ok {
-		if int(d.NumPartitions) != partitions {
-			log.Warn("the topic exists with another partition count; using it as it is",
-				slog.String("topic", topic), slog.Int("partitions", int(d.NumPartitions)))
-		}
-		partitions = int(d.NumPartitions)
-	}
-	for _, name := range []string{topic, deadLetterTopic} {
-		if _, ok := topics[name]; ok {
-			continue
-		}
-		err = admin.CreateTopic(name, &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: -1}, false)
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-			return 0, fmt.Errorf("create topic %s: %w", name, err)
-		}
-	}
-	return partitions, nil
+// warnPartitions logs that the topic exists with another partition count
+// than asked for.
+func warnPartitions(log *slog.Logger, partitions int) {
+	log.Warn("the topic exists with another partition count; using it as it is",
+		slog.String("topic", topic), slog.Int("partitions", partitions))
 }
 
-func (b *kafkaBackend) source() orderly.Source { return b.src }
+func (b *kafkaBackend) source() orderly.Source { return b.client.source() }
 
+// send produces one event in a PRODUCER span whose context goes into the
+// record's headers (W3C traceparent), so its trace runs on into the
+// engine's "process orders" span and the handler.
 func (b *kafkaBackend) send(ctx context.Context, ev event) (int32, int64, error) {
 	ctx, span := b.tracer.Start(ctx, "send "+topic, trace.WithSpanKind(trace.SpanKindProducer))
 	defer span.End()
-	return b.producer.Produce(ctx, topic, ev.key(), ev.value(), ev.headers()...)
+	return b.client.produce(ctx, topic, ev.key(), ev.value(), ev.headers()...)
 }
 
-func (b *kafkaBackend) committed(context.Context) ([]int64, error) {
-	admin, err := sarama.NewClusterAdmin(b.brokers, orderlysarama.DefaultConfig())
-	if err != nil {
-		return nil, err
-	}
-	defer admin.Close()
-	parts := make([]int32, b.partitions)
-	for i := range parts {
-		parts[i] = int32(i)
-	}
-	resp, err := admin.ListConsumerGroupOffsets(b.group, map[string][]int32{topic: parts})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]int64, b.partitions)
-	for i := range out {
-		out[i] = -1
-		if blk := resp.GetBlock(topic, int32(i)); blk != nil && errors.Is(blk.Err, sarama.ErrNoError) {
-			out[i] = blk.Offset
-		}
-	}
-	return out, nil
+func (b *kafkaBackend) committed(ctx context.Context) ([]int64, error) {
+	return b.client.committed(ctx, b.group, b.partitions)
 }
 
 func (b *kafkaBackend) describe() string {
 	if b.cluster != nil {
-		return fmt.Sprintf("an embedded Kafka cluster (kfake, 3 brokers at %s) through adapters/orderlysarama", strings.Join(b.brokers, ","))
+		return fmt.Sprintf("an embedded Kafka cluster (kfake, 3 brokers at %s) through %s", strings.Join(b.brokers, ","), b.client.adapter())
 	}
-	return "Kafka at " + strings.Join(b.brokers, ",") + " through adapters/orderlysarama"
+	return "Kafka at " + strings.Join(b.brokers, ",") + " through " + b.client.adapter()
 }
 
 func (b *kafkaBackend) partitionCount() int { return b.partitions }
 
 // deadLetterSink writes failed events to orders.dlq.
-func (b *kafkaBackend) deadLetterSink() orderly.DeadLetterSink {
-	sink, err := orderlysarama.NewDeadLetterSink(b.producer)
-	if err != nil {
-		panic(err) // only for a nil producer, which newKafkaBackend never leaves
-	}
-	return sink
-}
+func (b *kafkaBackend) deadLetterSink() orderly.DeadLetterSink { return b.client.deadLetterSink() }
 
 func (b *kafkaBackend) close() {
-	if b.producer != nil {
-		_ = b.producer.Close()
+	if b.client != nil {
+		b.client.close()
 	}
 	if b.cluster != nil {
 		b.cluster.Close()

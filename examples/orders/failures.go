@@ -74,7 +74,7 @@ func (f *faults) options(sink orderly.DeadLetterSink) []orderly.Option {
 	return []orderly.Option{
 		orderly.WithRetry(orderly.RetryPolicy{MaxAttempts: 4, InitialDelay: 5 * time.Millisecond, MaxDelay: 100 * time.Millisecond}),
 		orderly.WithDeadLetter(namedSink{counted, sink}),
-		orderly.WithKeyParking(0),
+		orderly.WithKeyParking(orderly.ParkUntilReleased),
 	}
 }
 

@@ -4,6 +4,8 @@ go 1.26.0
 
 replace github.com/orderly-go/orderly => ../..
 
+replace github.com/orderly-go/orderly/adapters/orderlykgo => ../../adapters/orderlykgo
+
 replace github.com/orderly-go/orderly/adapters/orderlysarama => ../../adapters/orderlysarama
 
 replace github.com/orderly-go/orderly/tracing => ../../tracing
@@ -13,10 +15,13 @@ replace github.com/orderly-go/orderly/tracing/otlpsetup => ../../tracing/otlpset
 require (
 	github.com/IBM/sarama v1.61.1
 	github.com/orderly-go/orderly v0.0.0-00010101000000-000000000000
+	github.com/orderly-go/orderly/adapters/orderlykgo v0.0.0-00010101000000-000000000000
 	github.com/orderly-go/orderly/adapters/orderlysarama v0.0.0-00010101000000-000000000000
 	github.com/orderly-go/orderly/tracing v0.0.0-00010101000000-000000000000
 	github.com/orderly-go/orderly/tracing/otlpsetup v0.0.0-00010101000000-000000000000
 	github.com/stretchr/testify v1.12.1
+	github.com/twmb/franz-go v1.22.3
+	github.com/twmb/franz-go/pkg/kadm v1.18.0
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
@@ -41,7 +46,6 @@ require (
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/rcrowley/go-metrics v0.0.0-20250401214520-65e299d6c5c9 // indirect
 	github.com/sony/gobreaker/v2 v2.4.0 // indirect
-	github.com/twmb/franz-go v1.22.3 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp v1.47.0 // indirect

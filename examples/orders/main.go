@@ -5,12 +5,16 @@
 // By default it starts an embedded Kafka cluster in the process (kfake,
 // which speaks the Kafka protocol over loopback TCP), produces order events
 // (Created, Paid, Shipped, Delivered or Cancelled, with an event-type
-// header) over several partitions with adapters/orderlysarama's producer, consumes
-// them with orderly through adapters/orderlysarama while showing live progress,
+// header) over several partitions with a Kafka adapter's producer, consumes
+// them with orderly through the same adapter while showing live progress,
 // and ends with a summary that checks every order's events were applied in
-// order and every offset was committed.
+// order and every offset was committed. The adapter is
+// adapters/orderlysarama (IBM/sarama) unless -client franz picks
+// adapters/orderlykgo (franz-go's kgo): the engine, its options and the
+// summary are the same.
 //
 //	go run ./examples/orders
+//	go run ./examples/orders -client franz            # through franz-go
 //	go run ./examples/orders -records 200000 -keys 5000 -latency 2ms -concurrency 200
 //	go run ./examples/orders -brokers localhost:9092   # a real cluster
 //	go run ./examples/orders -source memory           # the in-memory log instead of Kafka
@@ -45,6 +49,7 @@ import (
 
 type options struct {
 	source      string // kafka or memory
+	client      string // kafka's client: sarama (also when empty) or franz
 	brokers     string // comma list; empty: embedded kfake cluster
 	group       string
 	records     int
@@ -62,6 +67,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.source, "source", "kafka", "kafka (embedded cluster, or -brokers) or memory (adapters/memory)")
+	flag.StringVar(&o.client, "client", "sarama", "Kafka client: sarama (adapters/orderlysarama) or franz (adapters/orderlykgo, franz-go)")
 	flag.StringVar(&o.brokers, "brokers", "", "comma-separated Kafka brokers of a real cluster; empty starts an embedded one")
 	flag.StringVar(&o.group, "group", "", "consumer group (default order-service; orders-demo-<time> with -brokers)")
 	flag.IntVar(&o.records, "records", 20000, "order events to produce")
@@ -93,6 +99,13 @@ func (o *options) validate() (orderly.Ordering, error) {
 		return orderly.Ordering{}, fmt.Errorf("unknown -source %q (kafka or memory)", o.source)
 	case o.source == "memory" && o.brokers != "":
 		return orderly.Ordering{}, errors.New("-brokers needs -source kafka")
+	case o.client != "" && o.client != "sarama" && o.client != "franz":
+		return orderly.Ordering{}, fmt.Errorf("unknown -client %q (sarama or franz)", o.client)
+	case o.source == "memory" && o.client == "franz":
+		return orderly.Ordering{}, errors.New("-client franz needs -source kafka")
+	}
+	if o.client == "" {
+		o.client = "sarama"
 	}
 	if o.group == "" {
 		o.group = "order-service"

@@ -9,18 +9,30 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// backends are where the demo runs in the tests: the embedded Kafka
+// cluster through each client, and the in-memory log.
+var backends = []struct{ name, source, client string }{
+	{"kafka-sarama", "kafka", "sarama"},
+	{"kafka-franz", "kafka", "franz"},
+	{"memory", "memory", ""},
+}
+
 // The demo runs end to end with small numbers, on the embedded Kafka
-// cluster and on the in-memory log, in every mode: every event is applied
-// (in order, unless unordered) and committed.
+// cluster through sarama and through franz-go, and on the in-memory log,
+// in every mode: every event is applied (in order, unless unordered) and
+// committed.
 func TestDemo(t *testing.T) {
-	for _, source := range []string{"kafka", "memory"} {
+	for _, b := range backends {
 		for _, mode := range []string{"key", "serial", "unordered"} {
-			t.Run(source+"/"+mode, func(t *testing.T) {
+			t.Run(b.name+"/"+mode, func(t *testing.T) {
 				t.Parallel()
 				var out strings.Builder
-				err := run(context.Background(), options{source: source, records: 2000, partitions: 4, keys: 100,
+				err := run(context.Background(), options{source: b.source, client: b.client, records: 2000, partitions: 4, keys: 100,
 					latency: 100 * time.Microsecond, mode: mode, concurrency: 32, producers: 8}, &out)
 				require.NoError(t, err, out.String())
+				if b.source == "kafka" {
+					require.Contains(t, out.String(), map[string]string{"sarama": "adapters/orderlysarama", "franz": "adapters/orderlykgo"}[b.client])
+				}
 				require.Contains(t, out.String(), "committed 2000 of 2000")
 				require.Contains(t, out.String(), "decode errors: 0")
 				if mode != "unordered" {
@@ -36,11 +48,11 @@ func TestDemo(t *testing.T) {
 // orders' later events parked after them; the summary checks the exact
 // count, and nothing is applied out of order.
 func TestDemoWithFailures(t *testing.T) {
-	for _, source := range []string{"kafka", "memory"} {
-		t.Run(source, func(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			var out strings.Builder
-			err := run(context.Background(), options{source: source, records: 2000, partitions: 4, keys: 100,
+			err := run(context.Background(), options{source: b.source, client: b.client, records: 2000, partitions: 4, keys: 100,
 				latency: 100 * time.Microsecond, mode: "key", concurrency: 32, producers: 8, flaky: 0.1, poison: 0.02}, &out)
 			require.NoError(t, err, out.String())
 			require.Contains(t, out.String(), "committed 2000 of 2000")
@@ -60,6 +72,8 @@ func TestDemoRejectsBadFlags(t *testing.T) {
 		{source: "kafka", records: 0, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "key"},
 		{source: "memory", records: 10, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "key", poison: 1.5},
 		{source: "memory", records: 10, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "serial", poison: 0.1},
+		{source: "kafka", client: "confluent", records: 10, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "key"},
+		{source: "memory", client: "franz", records: 10, partitions: 1, keys: 1, concurrency: 1, producers: 1, mode: "key"},
 	} {
 		require.Error(t, run(context.Background(), o, &strings.Builder{}), "%+v", o)
 	}
