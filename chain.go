@@ -115,8 +115,8 @@ func (c *chain) attempt(p *partition, t *task) (time.Duration, bool) {
 	}
 	var stuck *time.Timer
 	if c.timeout > 0 {
-		rec, n := t.rec, t.attempt // the timer must not read t: a later attempt writes it
-		stuck = time.AfterFunc(2*c.timeout, func() { c.reportStuck(p, rec, n, true) })
+		rec, n, started := t.rec, t.attempt, time.Now() // the timer must not read t: a later attempt writes it
+		stuck = time.AfterFunc(2*c.timeout, func() { c.reportStuck(p, rec, n, started, true) })
 	}
 	e.inFlight.Add(1)
 	p.running.Add(1)
@@ -124,7 +124,7 @@ func (c *chain) attempt(p *partition, t *task) (time.Duration, bool) {
 	p.running.Add(-1)
 	e.inFlight.Add(-1)
 	if stuck != nil && !stuck.Stop() {
-		c.reportStuck(p, t.rec, t.attempt, false)
+		c.reportStuck(p, t.rec, t.attempt, time.Time{}, false)
 	}
 	if breakerDone != nil {
 		breakerDone(err)
@@ -264,12 +264,31 @@ func (c *chain) abandon(p *partition, t *task) {
 	t.outcome = OutcomeAbandoned
 }
 
-func (c *chain) reportStuck(p *partition, r *Record, attempt int, stuck bool) {
-	if stuck {
-		c.e.stuck.Add(1)
-		c.e.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler stuck past its deadline",
-			recordAttrs(r, slog.Int("attempt", attempt), slog.Duration("timeout", c.timeout))...)
+// reportStuck records that attempt n of r, started at started, is running
+// past twice its timeout (stuck), or that it has returned (!stuck).
+func (c *chain) reportStuck(p *partition, r *Record, n int, started time.Time, stuck bool) {
+	e := c.e
+	k := stuckKey{r, n}
+	if !stuck {
+		e.stuck.Add(-1) // the stuck handler returned
+		e.stuckMu.Lock()
+		delete(e.stuckRecs, k)
+		e.stuckMu.Unlock()
 		return
 	}
-	c.e.stuck.Add(-1) // the stuck handler returned
+	e.stuck.Add(1)
+	e.stuckMu.Lock()
+	if e.stuckRecs == nil {
+		e.stuckRecs = make(map[stuckKey]time.Time)
+	}
+	e.stuckRecs[k] = started
+	e.stuckMu.Unlock()
+	e.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler stuck past its deadline",
+		recordAttrs(r, slog.Int("attempt", n), slog.Duration("timeout", c.timeout))...)
+}
+
+// stuckKey names one attempt of one record.
+type stuckKey struct {
+	rec     *Record
+	attempt int
 }

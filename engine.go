@@ -54,6 +54,11 @@ type Engine struct {
 	failed   atomic.Uint64 // handler calls that returned an error or panicked
 	retried  atomic.Uint64 // failed attempts that were retried
 	stuck    atomic.Int64  // handler calls running past twice their deadline
+
+	beforeJoin func() // tests only: runs between a partition's creation and its joining the list
+
+	stuckMu   sync.Mutex             // guards stuckRecs; a leaf
+	stuckRecs map[stuckKey]time.Time // attempts running past twice their deadline -> when they started
 }
 
 // New returns an engine that consumes src with h. It checks every option
@@ -87,7 +92,14 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 		return nil, invalid("WithKeyParking needs WithDeadLetter: parked records go to the dead-letter sink")
 	}
 	for i := len(cfg.middleware) - 1; i >= 0; i-- {
-		h = cfg.middleware[i](h)
+		var wrapped Handler
+		if err := protect(func() error { wrapped = cfg.middleware[i](h); return nil }); err != nil {
+			return nil, invalid("WithMiddleware: middleware %d panicked: %v", i, err)
+		}
+		if wrapped == nil {
+			return nil, invalid("WithMiddleware: middleware %d returned a nil Handler", i)
+		}
+		h = wrapped
 	}
 	e := &Engine{src: src, handler: h, cfg: cfg, log: cfg.logger, seed: maphash.MakeSeed()}
 	e.parts.Store(new([]*partition))
@@ -169,6 +181,9 @@ func (e *Engine) Run(ctx context.Context) error {
 // goroutine of its own.
 func (e *Engine) serve(c Claim) {
 	p := newPartition(e, c)
+	if e.beforeJoin != nil {
+		e.beforeJoin()
+	}
 	e.mu.Lock()
 	parts := append(slices.Clone(*e.parts.Load()), p)
 	e.parts.Store(&parts)

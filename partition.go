@@ -491,8 +491,17 @@ func (p *partition) releaseLocked(size int64) {
 	}
 }
 
+// cancelGrace is how long a partition that cancelled its handlers' contexts
+// at the revoke (or drain) timeout waits for them to return.
+const cancelGrace = time.Second
+
 // stop ends the claim: no new records start, running handlers get the
-// revoke (or drain) timeout, then the final position is committed.
+// revoke (or drain) timeout, then their contexts are cancelled and they get
+// cancelGrace more, then the final position is committed (within the
+// commit timeout). So a revoke takes at most the revoke timeout plus
+// cancelGrace plus the commit timeout, and Run returns within the drain
+// timeout plus cancelGrace plus the commit timeout, whatever handlers and
+// the broker do.
 func (p *partition) stop() {
 	p.flushPending()
 	p.stopping.Store(true)
@@ -516,6 +525,18 @@ func (p *partition) stop() {
 		p.log.Warn("orderly: handlers still running at the revoke timeout; cancelling them",
 			slog.Int64("running", p.running.Load()), slog.Duration("timeout", timeout))
 		p.cancelHandlers()
+		// A handler that honours its context returns now: wait a little
+		// for it, so that Run does not return under it. One that ignores
+		// its context is left running; its record is not committed and
+		// its result is ignored.
+		grace := time.NewTimer(cancelGrace)
+		select {
+		case <-p.idle:
+		case <-grace.C:
+			p.log.Warn("orderly: handlers ignore their cancelled context; leaving them running",
+				slog.Int64("running", p.running.Load()), slog.Duration("grace", cancelGrace))
+		}
+		grace.Stop()
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(p.e.runCtx), p.e.cfg.commitTimeout)
 	defer cancel()

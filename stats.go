@@ -1,6 +1,9 @@
 package orderly
 
-import "sort"
+import (
+	"sort"
+	"time"
+)
 
 // Stats is a snapshot of an engine's state, for dashboards and tests.
 // Counters are named for what they count: attempts (handler calls) or
@@ -17,12 +20,24 @@ type Stats struct {
 	AttemptsFailed      uint64 // handler calls that returned an error or panicked
 	AttemptsRetried     uint64 // failed handler calls that were retried
 
-	Stuck        int64 // handler calls running past twice their attempt timeout now
-	BreakerOpen  bool  // the circuit breaker is open
-	ReadyActors  int   // key actors with work waiting for a concurrency slot
+	Stuck        int64         // handler calls running past twice their attempt timeout now
+	StuckRecords []StuckRecord // which records those are, longest running first
+	BreakerOpen  bool          // the circuit breaker is open
+	ReadyActors  int           // key actors with work waiting for a concurrency slot
 	Partitions   []PartitionStats
 	PausedTotal  int    // partitions paused now
 	EngineLimits Limits // the engine buffer (WithEngineBuffer)
+}
+
+// StuckRecord is a handler call running past twice its attempt timeout
+// (WithAttemptTimeout): the engine cannot stop it, only report it.
+type StuckRecord struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte // the record's key; do not modify
+	Attempt   int
+	Running   time.Duration // since the attempt started
 }
 
 // Limits is a pair of record and byte limits.
@@ -63,6 +78,7 @@ func (e *Engine) Stats() Stats {
 		ReadyActors:     e.sched.Ready(),
 	}
 	s.EngineLimits = Limits{Records: e.records.High(), Bytes: e.bytes.High()}
+	s.StuckRecords = e.stuckRecords(time.Now())
 	s.BreakerOpen = e.breaker != nil && e.breaker.isOpen()
 	// The counters of live partitions and of ended ones, under e.mu: a
 	// partition moves its counts to e.ended as it leaves the list, under
@@ -93,4 +109,21 @@ func (e *Engine) Stats() Stats {
 		return a.Partition < b.Partition
 	})
 	return s
+}
+
+// stuckRecords lists the attempts running past twice their deadline.
+func (e *Engine) stuckRecords(now time.Time) []StuckRecord {
+	e.stuckMu.Lock()
+	defer e.stuckMu.Unlock()
+	if len(e.stuckRecs) == 0 {
+		return nil
+	}
+	out := make([]StuckRecord, 0, len(e.stuckRecs))
+	for k, started := range e.stuckRecs {
+		r := k.rec
+		out = append(out, StuckRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key,
+			Attempt: k.attempt, Running: now.Sub(started)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Running > out[j].Running })
+	return out
 }

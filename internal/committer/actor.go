@@ -48,6 +48,12 @@ type Config struct {
 	Batch func(ctx context.Context, reqs []Request) []error
 }
 
+// commitLock is a lock made of a one-slot channel.
+type commitLock struct{ ch chan struct{} }
+
+func (l *commitLock) Lock()   { l.ch <- struct{}{} }
+func (l *commitLock) Unlock() { <-l.ch }
+
 // ErrClosed is returned by Flush and Close on a partition already closed.
 var ErrClosed = errors.New("committer: partition closed")
 
@@ -203,8 +209,10 @@ type Partition struct {
 	// (the owner's position function is called under it) so that commits
 	// never overlap and never go backwards. No other lock is taken under
 	// it but the owner's, inside position; OnCommit runs after it is
-	// released.
-	mu         sync.Mutex
+	// released. It is a one-slot channel, not a sync.Mutex, because it is
+	// held across a commit's network round trip: waiting for it is then a
+	// durable block (testing/synctest advances time past it).
+	mu         commitLock
 	pos        Position // the position being committed
 	meta       string
 	ranges     []Range
@@ -223,7 +231,8 @@ func (a *Actor) Open(t Target, start int64, metadata string, position func(dst [
 	if log == nil {
 		log = a.log
 	}
-	p := &Partition{a: a, target: t, log: log, position: position, lastNext: start, lastMeta: metadata}
+	p := &Partition{a: a, target: t, log: log, position: position, lastNext: start, lastMeta: metadata,
+		mu: commitLock{ch: make(chan struct{}, 1)}}
 	p.committed.Store(start)
 	a.mu.Lock()
 	a.open[p] = struct{}{}
