@@ -268,6 +268,7 @@ func TestRunWaitsBoundedForCancelledHandlers(t *testing.T) {
 		produce(t, log, "t", 1, "rude")
 		var politeReturned atomic.Bool
 		rudeRelease := make(chan struct{})
+		defer close(rudeRelease)
 		started := make(chan struct{}, 2)
 		eng, err := orderly.New(log.Member("g", []string{"t"}), orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
 			started <- struct{}{}
@@ -297,7 +298,6 @@ func TestRunWaitsBoundedForCancelledHandlers(t *testing.T) {
 			pos, _ := log.Committed("g", "t", p)
 			require.Equal(t, int64(0), pos.Offset, "a cancelled record is not committed")
 		}
-		close(rudeRelease)
 	})
 }
 
