@@ -145,6 +145,13 @@ func lowMark(high int64, fraction float64) int64 {
 // drain timeout), commits every partition and returns nil. It returns
 // ErrAlreadyRunning if called twice, and the source's error if the source
 // failed.
+//
+// Run returns within the drain timeout, plus one second for handlers whose
+// context it cancelled at the drain timeout to return, plus the commit
+// timeout, whatever handlers and the broker do (and whatever time the
+// source itself takes to leave its group). A handler that ignores its
+// cancelled context may still be running when Run returns: its record is
+// not committed, and its result is ignored.
 func (e *Engine) Run(ctx context.Context) error {
 	if !e.ran.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning

@@ -234,16 +234,17 @@ func WithCommitTimeout(d time.Duration) Option {
 }
 
 // WithRevokeTimeout bounds how long a revoked partition waits for its
-// running handlers before their contexts are cancelled and the partition
-// commits what is done. Default 30s; 0 means the default; must not be
-// negative.
+// running handlers before their contexts are cancelled (they then get one
+// second more to return) and the partition commits what is done. Default
+// 30s; 0 means the default; must not be negative.
 func WithRevokeTimeout(d time.Duration) Option {
 	return func(c *config) { c.setDuration("WithRevokeTimeout", d, &c.revokeTimeout) }
 }
 
 // WithDrainTimeout is WithRevokeTimeout for shutdown: when Run's context is
 // cancelled, running handlers get this long before their contexts are
-// cancelled. Default 30s; 0 means the default; must not be negative.
+// cancelled (and then one second more to return). Default 30s; 0 means the
+// default; must not be negative.
 func WithDrainTimeout(d time.Duration) Option {
 	return func(c *config) { c.setDuration("WithDrainTimeout", d, &c.drainTimeout) }
 }

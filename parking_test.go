@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/orderly-go/orderly"
@@ -134,29 +135,31 @@ func TestKeyParkingSendsLaterRecordsToTheSinkUntilReleased(t *testing.T) {
 
 // WithKeyParking(d) releases a parked key by itself after d.
 func TestKeyParkingReleasesAfterItsDuration(t *testing.T) {
-	const parkFor = 500 * time.Millisecond
-	r := newParkingRig(t, parkFor)
-	offs := r.produce(t, "k", "poison", "ok")
-	stop := running(t, r.eng)
-	waitCommittedToEnd(t, r.log, 1)
-	handled, dead := r.snapshot()
-	require.Equal(t, offs[:1], handled["k"])
-	require.Equal(t, offs, dead["k"], "the record right after the failed one is parked")
+	synctest.Test(t, func(t *testing.T) {
+		const parkFor = 500 * time.Millisecond
+		r := newParkingRig(t, parkFor)
+		offs := r.produce(t, "k", "poison", "ok")
+		stop := running(t, r.eng)
+		waitCommittedToEnd(t, r.log, 1)
+		handled, dead := r.snapshot()
+		require.Equal(t, offs[:1], handled["k"])
+		require.Equal(t, offs, dead["k"], "the record right after the failed one is parked")
 
-	// The key was parked before the sink was called for the failed record,
-	// so it is released by deadAt + parkFor.
-	r.mu.Lock()
-	releasedBy := r.deadAt[offs[0]].Add(parkFor)
-	r.mu.Unlock()
-	require.Equal(t, 1, partitionStats(t, r.eng, 0).Parked)
-	time.Sleep(time.Until(releasedBy) + time.Millisecond)
-	require.Zero(t, partitionStats(t, r.eng, 0).Parked, "an expired parking is not counted")
-	later := r.produce(t, "k", "ok", "ok")
-	waitCommittedToEnd(t, r.log, 1)
-	require.NoError(t, stop())
-	handled, dead = r.snapshot()
-	require.Equal(t, append(offs[:1:1], later...), handled["k"], "handled again after %v", parkFor)
-	require.Equal(t, offs, dead["k"])
+		// The key was parked before the sink was called for the failed record,
+		// so it is released by deadAt + parkFor.
+		r.mu.Lock()
+		releasedBy := r.deadAt[offs[0]].Add(parkFor)
+		r.mu.Unlock()
+		require.Equal(t, 1, partitionStats(t, r.eng, 0).Parked)
+		time.Sleep(time.Until(releasedBy) + time.Millisecond)
+		require.Zero(t, partitionStats(t, r.eng, 0).Parked, "an expired parking is not counted")
+		later := r.produce(t, "k", "ok", "ok")
+		waitCommittedToEnd(t, r.log, 1)
+		require.NoError(t, stop())
+		handled, dead = r.snapshot()
+		require.Equal(t, append(offs[:1:1], later...), handled["k"], "handled again after %v", parkFor)
+		require.Equal(t, offs, dead["k"])
+	})
 }
 
 // Parking needs a sink to park into.
