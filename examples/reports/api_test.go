@@ -296,6 +296,12 @@ func TestWebhooks(t *testing.T) {
 	for p, u := range s.app.wip.usage() {
 		assert.Zero(t, u.InUse, p)
 	}
+	// Every event of both reports, on every topic, carries its report id
+	// as transaction id; the failed generation is in the dead-letter topic.
+	counts := requireTransactionIDs(t, cfg.brokers)
+	assert.Equal(t, 1, counts[topicGenerate+deadLetterTail])
+	assert.Equal(t, 2, counts[topicWebhooks])
+	assert.Equal(t, 2, counts[topicRequests])
 }
 
 // newWebhookReceiver serves h on a test server and returns its URL.

@@ -84,7 +84,9 @@ func run(ctx context.Context, o options, out io.Writer, ready func(url string)) 
 		level = slog.LevelInfo
 	}
 	cfg := o.cfg
-	cfg.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.log == nil {
+		cfg.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
 	secretNote := ""
 	switch {
 	case o.secret != "":

@@ -112,7 +112,7 @@ func (c *wipClass) grant() {
 	for len(c.holders) < c.limit && len(c.waiters) > 0 {
 		wt := c.waiters[0]
 		c.waiters = c.waiters[1:]
-		c.holders[wt.id] = struct{}{}
+		c.holders[wt.id] = struct{}{} // a second waiter of the same id shares the slot
 		close(wt.granted)
 	}
 }
