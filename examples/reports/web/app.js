@@ -115,7 +115,7 @@ function renderStats(doc) {
     if (series[name].length > HISTORY) series[name].shift();
   }
   drawChart($("#chart-latency"), series.latency, 1, (v) => v.toFixed(v < 10 ? 1 : 0));
-  drawChart($("#chart-depth"), series.depth, 4, (v) => String(Math.round(v)));
+  drawChart($("#chart-depth"), series.depth, 4, (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)));
 }
 
 // drawChart draws one line per plan; the y axis starts at 0 and reaches at
