@@ -114,8 +114,8 @@ function renderStats(doc) {
     series[name].push(pt);
     if (series[name].length > HISTORY) series[name].shift();
   }
-  drawChart($("#chart-latency"), series.latency, 1, (v) => v.toFixed(v < 10 ? 1 : 0));
-  drawChart($("#chart-depth"), series.depth, 4, (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)));
+  drawChart($("#chart-latency"), series.latency, 1, tickLabel);
+  drawChart($("#chart-depth"), series.depth, 4, tickLabel);
 }
 
 // drawChart draws one line per plan; the y axis starts at 0 and reaches at
@@ -153,6 +153,10 @@ function drawChart(canvas, points, minMax, label) {
     });
     ctx.stroke();
   }
+}
+
+function tickLabel(v) {
+  return Number.isInteger(v) ? String(v) : v.toFixed(v < 1 ? 2 : 1);
 }
 
 function niceCeil(v) {
