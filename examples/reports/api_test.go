@@ -210,7 +210,7 @@ func TestAPI(t *testing.T) {
 	})
 }
 
-// on returns the service for a subtest (its helpers fail that subtest).
+// on returns the service for a subtest (its methods fail that subtest).
 func (s *testService) on(t *testing.T) *testService {
 	c := *s
 	c.t = t

@@ -136,3 +136,22 @@ func TestRunResumesOnTheSameDatabase(t *testing.T) {
 	assert.Equal(t, total, stored, "no report lost or added")
 	assert.Equal(t, total, histories, "one terminal state each")
 }
+
+// Bad options are refused with an error, before anything is served.
+func TestRunRejectsBadOptions(t *testing.T) {
+	for name, change := range map[string]func(*options){
+		"load":       func(o *options) { o.load = "gold=5" },
+		"partitions": func(o *options) { o.partitions = 0 },
+		"wip":        func(o *options) { o.cfg.wipLimits = map[plan]int{planPaid: 0, planFree: 1, planCron: 1} },
+		"flaky":      func(o *options) { o.cfg.flaky = 2 },
+		"workers":    func(o *options) { o.cfg.workers = 0 },
+		"address":    func(o *options) { o.addr = "127.0.0.1:99999" },
+	} {
+		o := fastOptions(t, filepath.Join(t.TempDir(), "reports.db"))
+		change(&o)
+		served := false
+		err := run(context.Background(), o, io.Discard, func(string) { served = true })
+		assert.Error(t, err, name)
+		assert.False(t, served, name)
+	}
+}
