@@ -35,7 +35,12 @@ var pcChartLayout = report.Layout{
 	LegendTop: 64, LegendColumn: 520, ValueDY: 2,
 }
 
-func pcRowOf(r Result) pcRow { return pcRow{r.Mode, r.Keys} }
+func pcRowOf(r Result) pcRow {
+	if r.Mode == "key-zipf" {
+		return pcRow{mode: "key", keys: r.Keys, zipf: true}
+	}
+	return pcRow{mode: r.Mode, keys: r.Keys}
+}
 
 // writePCChart draws the pc-table results as horizontal grouped bars on a
 // log-scale seconds axis and writes them to path as PNG.

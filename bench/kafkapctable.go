@@ -46,15 +46,15 @@ func runPCTableKafka(o *options, out *printer) error {
 		if err := admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
 			return fmt.Errorf("pc-table-kafka %s: create topic: %w", row, err)
 		}
-		keys := pcKeys(row)
+		keys := keySequence(row, n, o.seed)
 		err := kafkaProduce(c.ListenAddrs(), n, 1, func(i int) *sarama.ProducerMessage {
-			return &sarama.ProducerMessage{Topic: topic, Partition: 0, Key: sarama.StringEncoder(strconv.Itoa(i % keys)), Value: sarama.ByteEncoder(indexValue(i))}
+			return &sarama.ProducerMessage{Topic: topic, Partition: 0, Key: sarama.StringEncoder(strconv.Itoa(keys[i])), Value: sarama.ByteEncoder(indexValue(i))}
 		})
 		if err != nil {
 			return fmt.Errorf("pc-table-kafka %s: %w", row, err)
 		}
 		for _, client := range clients {
-			r, err := runPCRowKafka(o, c.ListenAddrs(), client, topic, row, lat)
+			r, err := runPCRowKafka(o, c.ListenAddrs(), client, topic, row, lat, keys)
 			if err != nil {
 				return fmt.Errorf("pc-table-kafka %s over %s: %w", row, client, err)
 			}
@@ -68,7 +68,7 @@ func runPCTableKafka(o *options, out *printer) error {
 
 // runPCRowKafka runs one row over client on topic, which holds the row's
 // records, with a consumer group of its own.
-func runPCRowKafka(o *options, brokers []string, client, topic string, row pcRow, lat []time.Duration) (Result, error) {
+func runPCRowKafka(o *options, brokers []string, client, topic string, row pcRow, lat []time.Duration, keys []int) (Result, error) {
 	group := "bench-" + client + "-" + topic
 	var src orderly.Source
 	var err error
@@ -80,7 +80,7 @@ func runPCRowKafka(o *options, brokers []string, client, topic string, row pcRow
 	if err != nil {
 		return Result{}, err
 	}
-	r, err := measurePCRow(o, "pc-table-kafka", src, row, lat)
+	r, err := measurePCRow(o, "pc-table-kafka", src, row, lat, keys)
 	r.Client = client
 	return r, err
 }

@@ -72,8 +72,16 @@ func runOverhead(o *options, out *printer) error {
 		return fmt.Errorf("overhead baseline: %w", err)
 	}
 	out.add(base)
-	for _, mode := range []string{"serial", "key", "unordered"} {
-		r, err := overheadEngine(o, log, n, mode)
+	zipf, err := overheadLogZipf(n, o.seed)
+	if err != nil {
+		return err
+	}
+	for _, mode := range []string{"serial", "key", "key-zipf", "unordered"} {
+		l := log
+		if mode == "key-zipf" {
+			l = zipf
+		}
+		r, err := overheadEngine(o, l, n, mode)
 		if err != nil {
 			return fmt.Errorf("overhead %s: %w", mode, err)
 		}
@@ -89,6 +97,19 @@ func runOverhead(o *options, out *printer) error {
 // overheadPartitions partitions, keys "k<i mod overheadKeys>" (the
 // partition is the key's FNV-1a hash).
 func overheadLog(n int) (*memory.Log, error) {
+	return overheadLogKeys(n, func(i int) int { return i % overheadKeys })
+}
+
+// overheadLogZipf is overheadLog with keys drawn Zipf(zipfS) over
+// overheadKeys: a few hot keys and a long tail, as real keys are.
+func overheadLogZipf(n int, seed uint64) (*memory.Log, error) {
+	keys := keySequence(pcRow{mode: "key", keys: overheadKeys, zipf: true}, n, seed)
+	return overheadLogKeys(n, func(i int) int { return keys[i] })
+}
+
+// overheadLogKeys makes the overhead workload with record i keyed
+// "k<key(i)>".
+func overheadLogKeys(n int, key func(i int) int) (*memory.Log, error) {
 	log := memory.NewLog()
 	if err := log.CreateTopic("t", overheadPartitions); err != nil {
 		return nil, err
@@ -100,7 +121,7 @@ func overheadLog(n int) (*memory.Log, error) {
 	value := []byte("v")
 	ts := time.Now()
 	for i := range n {
-		if _, err := log.ProduceRecord(orderly.Record{Topic: "t", Partition: -1, Key: keys[i%overheadKeys], Value: value, Timestamp: ts}); err != nil {
+		if _, err := log.ProduceRecord(orderly.Record{Topic: "t", Partition: -1, Key: keys[key(i)], Value: value, Timestamp: ts}); err != nil {
 			return nil, err
 		}
 	}
@@ -108,7 +129,7 @@ func overheadLog(n int) (*memory.Log, error) {
 }
 
 func overheadEngine(o *options, log *memory.Log, n int, mode string) (Result, error) {
-	ordering := map[string]orderly.Ordering{"serial": orderly.Serial(), "key": orderly.ByKey(), "unordered": orderly.Unordered()}[mode]
+	ordering := map[string]orderly.Ordering{"serial": orderly.Serial(), "key": orderly.ByKey(), "key-zipf": orderly.ByKey(), "unordered": orderly.Unordered()}[mode]
 	tr := newTracker(n)
 	h := orderly.HandlerFunc(func(context.Context, *orderly.Record) error {
 		tr.begin()
@@ -122,7 +143,7 @@ func overheadEngine(o *options, log *memory.Log, n int, mode string) (Result, er
 	if err != nil {
 		return Result{}, err
 	}
-	keys := map[string]int{"serial": overheadPartitions, "key": overheadKeys, "unordered": 0}[mode]
+	keys := map[string]int{"serial": overheadPartitions, "key": overheadKeys, "key-zipf": overheadKeys, "unordered": 0}[mode]
 	return overheadResult(mode, keys, n, o.concurrency, tr, &ac), nil
 }
 
