@@ -48,7 +48,7 @@ func (c *chain) step(p *partition, t *task) (time.Duration, bool) {
 		c.abandon(p, t) // revoked before it finished: the next owner handles it
 		return 0, false
 	}
-	if (t.fail == nil || !t.fail.deadLetter) && p.parked.Any(t.keys, time.Now()) {
+	if (t.fail == nil || !t.fail.deadLetter) && p.parked.Any(t.keys, time.Now) {
 		f := t.failState()
 		f.deadLetter, f.err = true, ErrKeyParked
 	}

@@ -36,8 +36,9 @@ func (t *Table) Park(keys []string, until time.Time) {
 	t.n.Store(int32(len(t.m)))
 }
 
-// Any reports whether any of keys is parked at now.
-func (t *Table) Any(keys []string, now time.Time) bool {
+// Any reports whether any of keys is parked at now() (called only when
+// the table is not empty, so an empty table costs no clock read).
+func (t *Table) Any(keys []string, now func() time.Time) bool {
 	if t.n.Load() == 0 || len(keys) == 0 {
 		return false
 	}
@@ -48,7 +49,7 @@ func (t *Table) Any(keys []string, now time.Time) bool {
 		until, ok := t.m[k]
 		switch {
 		case !ok:
-		case !until.IsZero() && now.After(until):
+		case !until.IsZero() && now().After(until):
 			delete(t.m, k)
 		default:
 			parked = true
