@@ -42,6 +42,7 @@ var (
 	_ orderly.HookDeadLetter       = (*Hooks)(nil)
 	_ orderly.HookPartitionPaused  = (*Hooks)(nil)
 	_ orderly.HookCommit           = (*Hooks)(nil)
+	_ orderly.HookStartTime        = (*Hooks)(nil)
 )
 
 // New returns hooks that trace and measure an engine:

@@ -116,6 +116,14 @@ func (h *Hooks) OnRecordDispatched(r *orderly.Record, info orderly.RecordInfo) {
 	h.ins.consumed.Add(ctx, 1, h.part(info.Group, r.Topic, r.Partition).add...)
 }
 
+// WantsStartTime reports whether an attempt's start time is needed before
+// the attempt starts: only for the mailbox wait and duration histograms. A
+// sampled record's span reads the clock itself when the engine did not.
+func (h *Hooks) WantsStartTime(*orderly.Record) bool {
+	ctx := context.Background()
+	return h.ins.wait.Enabled(ctx) || h.ins.duration.Enabled(ctx)
+}
+
 // OnAttemptStarted starts the record's process span at its first attempt,
 // or a retry span under it at a later one, and returns ctx carrying it.
 func (h *Hooks) OnAttemptStarted(ctx context.Context, r *orderly.Record, info orderly.RecordInfo) context.Context {
@@ -221,6 +229,9 @@ func (h *Hooks) startProcess(ctx context.Context, r *orderly.Record, info orderl
 		// Unsampled: no state and no attributes; the handler still gets
 		// the span context so what it produces carries the trace id.
 		return spanCtx
+	}
+	if info.Started.IsZero() {
+		info.Started = time.Now() // the engine did not read the clock (WantsStartTime)
 	}
 	span.SetAttributes(p.spanAttrs...)
 	span.SetAttributes(semconv.MessagingKafkaOffset(int(r.Offset)), semconv.MessagingMessageBodySize(len(r.Value)))
