@@ -104,7 +104,9 @@ func (c *chain) attempt(p *partition, t *task) (time.Duration, bool) {
 	var info RecordInfo
 	if e.timed {
 		info = p.info(t)
-		info.Started = time.Now()
+		if e.wantsStartTime(t.rec) {
+			info.Started = time.Now()
+		}
 		for _, h := range e.cfg.hooks.started {
 			e.guard("HookAttemptStarted", func() {
 				if hc := h.OnAttemptStarted(ctx, t.rec, info); hc != nil {

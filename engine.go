@@ -286,6 +286,23 @@ func (e *Engine) guard(what string, f func()) {
 	}
 }
 
+// wantsStartTime reports whether an attempt hook needs RecordInfo.Started
+// for r's attempt (see HookStartTime).
+func (e *Engine) wantsStartTime(r *Record) bool {
+	h := &e.cfg.hooks
+	if h.startAlways {
+		return true
+	}
+	for _, x := range h.startTime {
+		want := true // what a panic leaves
+		e.guard("HookStartTime", func() { want = x.WantsStartTime(r) })
+		if want {
+			return true
+		}
+	}
+	return false
+}
+
 // escapedPanic is the scheduler's last line: a panic that escaped the
 // engine's own guards. The record still counts as received.
 func (e *Engine) escapedPanic(v any) {

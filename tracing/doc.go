@@ -81,11 +81,19 @@
 //
 // # Sampling and cost
 //
-// The TracerProvider's sampler decides. Attributes and events are set only
-// on recording spans (so samplers see the span's name, kind and parent,
-// not its attributes), and an unsampled record keeps no state: the hot
-// path is a header extraction, a non-recording span and a context. Metric
-// attribute sets are built once per partition.
+// The TracerProvider's sampler decides, when a record's first attempt
+// starts its span. Attributes and events are set only on recording spans
+// (so samplers see the span's name, kind and parent, not its attributes),
+// and an unsampled record keeps no state and allocates nothing of the
+// hooks' own: what it costs is the provider's Start (with the SDK and a
+// never-sampler, two allocations and a few hundred nanoseconds; the
+// OpenTelemetry API has no cheaper way to ask the sampler), plus a header
+// extraction when the record has headers. Span start options are shared by
+// the records dispatched together, metric attribute sets are built once per
+// partition, a metric is measured only when its instrument is enabled, and
+// the clock is read only for what records a time: Hooks implements
+// orderly.HookStartTime, so the engine reads it before an attempt only
+// when a duration histogram is enabled, and a sampled span reads it itself.
 //
 // # Propagation
 //

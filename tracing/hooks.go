@@ -1,8 +1,11 @@
 package tracing
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/orderly-go/orderly"
 	"go.opentelemetry.io/otel"
@@ -24,7 +27,7 @@ type Hooks struct {
 	meter   metric.Meter
 	cfg     config
 	ins     instruments
-	parts   sync.Map // partKey → *partInfo: names and attributes, built once per partition
+	parts   partTable // names and attributes, built once per partition
 	pending pendingRecords
 
 	pausedMu sync.Mutex // guards paused
@@ -39,6 +42,7 @@ var (
 	_ orderly.HookDeadLetter       = (*Hooks)(nil)
 	_ orderly.HookPartitionPaused  = (*Hooks)(nil)
 	_ orderly.HookCommit           = (*Hooks)(nil)
+	_ orderly.HookStartTime        = (*Hooks)(nil)
 )
 
 // New returns hooks that trace and measure an engine:
@@ -86,6 +90,7 @@ type partKey struct {
 // partInfo is what every record of a partition shares: span names and
 // attributes, built once so that the hot path does not allocate them.
 type partInfo struct {
+	key         partKey
 	processName string // "process <topic>"
 	retryName   string // "retry <topic>"
 	spanAttrs   []attribute.KeyValue
@@ -95,12 +100,49 @@ type partInfo struct {
 	// parameter would allocate a slice on every measurement.
 	add []metric.AddOption
 	rec []metric.RecordOption
+
+	starts [startSlots]atomic.Pointer[startOpts] // see startOptions
+}
+
+// partTable finds a partition's partInfo without allocating and without
+// hashing strings: a copy-on-write map by partition number, each entry the
+// few (topic, group) pairs seen with that number.
+type partTable struct {
+	m  atomic.Pointer[map[int32][]*partInfo] // never modified once stored
+	mu sync.Mutex                            // serialises additions
+}
+
+func (t *partTable) find(group, topic string, partition int32) *partInfo {
+	if m := t.m.Load(); m != nil {
+		for _, p := range (*m)[partition] {
+			if p.key.topic == topic && p.key.group == group {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// add stores p unless an equal key got there first, and returns the one
+// stored.
+func (t *partTable) add(p *partInfo) *partInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if q := t.find(p.key.group, p.key.topic, p.key.partition); q != nil {
+		return q
+	}
+	m := make(map[int32][]*partInfo)
+	if old := t.m.Load(); old != nil {
+		maps.Copy(m, *old)
+	}
+	m[p.key.partition] = append(slices.Clip(m[p.key.partition]), p)
+	t.m.Store(&m)
+	return p
 }
 
 func (h *Hooks) part(group, topic string, partition int32) *partInfo {
-	k := partKey{group, topic, partition}
-	if v, ok := h.parts.Load(k); ok {
-		return v.(*partInfo)
+	if p := h.parts.find(group, topic, partition); p != nil {
+		return p
 	}
 	id := strconv.Itoa(int(partition))
 	attrs := []attribute.KeyValue{
@@ -114,6 +156,7 @@ func (h *Hooks) part(group, topic string, partition int32) *partInfo {
 	}
 	spanAttrs := append([]attribute.KeyValue{semconv.MessagingOperationTypeProcess}, attrs...)
 	p := &partInfo{
+		key:         partKey{group, topic, partition},
 		processName: "process " + topic,
 		retryName:   "retry " + topic,
 		spanAttrs:   spanAttrs,
@@ -121,8 +164,7 @@ func (h *Hooks) part(group, topic string, partition int32) *partInfo {
 		attrs:       attrs,
 	}
 	p.add, p.rec = []metric.AddOption{p.set}, []metric.RecordOption{p.set}
-	v, _ := h.parts.LoadOrStore(k, p)
-	return v.(*partInfo)
+	return h.parts.add(p)
 }
 
 // withError is the partition's metric attributes plus error.type.

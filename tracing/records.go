@@ -109,17 +109,30 @@ func keyOf(r *orderly.Record, group string) recordKey {
 // (messaging.client.consumed.messages). Spans start later, at the first
 // attempt, timestamped back to the dispatch.
 func (h *Hooks) OnRecordDispatched(r *orderly.Record, info orderly.RecordInfo) {
-	p := h.part(info.Group, r.Topic, r.Partition)
-	h.ins.consumed.Add(context.Background(), 1, p.add...)
+	ctx := context.Background()
+	if !h.ins.consumed.Enabled(ctx) {
+		return
+	}
+	h.ins.consumed.Add(ctx, 1, h.part(info.Group, r.Topic, r.Partition).add...)
+}
+
+// WantsStartTime reports whether an attempt's start time is needed before
+// the attempt starts: only for the mailbox wait and duration histograms. A
+// sampled record's span reads the clock itself when the engine did not.
+func (h *Hooks) WantsStartTime(*orderly.Record) bool {
+	ctx := context.Background()
+	return h.ins.wait.Enabled(ctx) || h.ins.duration.Enabled(ctx)
 }
 
 // OnAttemptStarted starts the record's process span at its first attempt,
 // or a retry span under it at a later one, and returns ctx carrying it.
 func (h *Hooks) OnAttemptStarted(ctx context.Context, r *orderly.Record, info orderly.RecordInfo) context.Context {
 	p := h.part(info.Group, r.Topic, r.Partition)
-	h.ins.inFlight.Add(ctx, 1, p.add...)
+	if h.ins.inFlight.Enabled(ctx) {
+		h.ins.inFlight.Add(ctx, 1, p.add...)
+	}
 	if info.Attempt <= 1 {
-		if !info.Dispatched.IsZero() && !info.Started.IsZero() {
+		if !info.Dispatched.IsZero() && !info.Started.IsZero() && h.ins.wait.Enabled(ctx) {
 			h.ins.wait.Record(ctx, info.Started.Sub(info.Dispatched).Seconds(), p.rec...)
 		}
 		return h.startProcess(ctx, r, info, p)
@@ -144,38 +157,81 @@ func (h *Hooks) OnAttemptStarted(ctx context.Context, r *orderly.Record, info or
 	return trace.ContextWithSpan(ctx, &attemptSpan{Span: span, st: st})
 }
 
-// Span options that never change, built once.
+// Span options that never change, built once: passing them in a slice
+// built once saves the allocation of a variadic argument on each start.
 var (
 	consumerKind = trace.WithSpanKind(trace.SpanKindConsumer)
 	newRoot      = trace.WithNewRoot()
+	childOpts    = []trace.SpanStartOption{consumerKind}
+	rootOpts     = []trace.SpanStartOption{consumerKind, newRoot}
 )
+
+// startOpts are the start options of the process spans of the records
+// dispatched at one moment (one batch of one partition): the kind, the
+// dispatch time as the span's start, and a new root or not.
+type startOpts struct {
+	at    time.Time
+	child [2]trace.SpanStartOption // kind, timestamp
+	root  [3]trace.SpanStartOption // kind, new root, timestamp
+}
+
+// startSlots is the size of a partition's cache of start options. The
+// records of a batch share one dispatch time, and a few dozen batches of a
+// partition may be waiting for their first attempt at once.
+const startSlots = 64
+
+// startOptions returns the start options for a span that starts at at, a
+// new root or not. Records dispatched together share them, so a span start
+// allocates no options of its own (a timestamp option would be an
+// allocation per record).
+func (p *partInfo) startOptions(at time.Time, root bool) []trace.SpanStartOption {
+	if at.IsZero() {
+		if root {
+			return rootOpts
+		}
+		return childOpts
+	}
+	ns := uint64(at.UnixNano())
+	slot := &p.starts[(ns^ns>>16)%startSlots]
+	o := slot.Load()
+	if o == nil || !o.at.Equal(at) {
+		ts := trace.WithTimestamp(at)
+		o = &startOpts{at: at, child: [2]trace.SpanStartOption{consumerKind, ts},
+			root: [3]trace.SpanStartOption{consumerKind, newRoot, ts}}
+		slot.Store(o)
+	}
+	if root {
+		return o.root[:]
+	}
+	return o.child[:]
+}
 
 // startProcess starts the consumer span of a record, a child of the trace
 // context in its headers, or a new root when there is none (never a child
 // of whatever span ctx carries: that would be Run's caller).
 func (h *Hooks) startProcess(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, p *partInfo) context.Context {
-	opts := make([]trace.SpanStartOption, 2, 3)
-	opts[0], opts[1] = consumerKind, newRoot
-	parent := ctx
+	// A new root is only asked for when ctx carries a span: without one,
+	// the span is a root anyway, and asking would cost the SDK a context.
+	before := trace.SpanContextFromContext(ctx)
+	parent, root := ctx, before.IsValid()
 	if len(r.Headers) > 0 {
-		before := trace.SpanContextFromContext(ctx)
 		parent = h.cfg.prop.Extract(ctx, RecordCarrier(r))
 		if sc := trace.SpanContextFromContext(parent); sc.IsValid() && !sc.Equal(before) {
-			opts = opts[:1] // a parent from the producer
+			root = false // a parent from the producer
 		}
 	}
 	start := info.Dispatched
 	if start.IsZero() {
 		start = info.Started
 	}
-	if !start.IsZero() {
-		opts = append(opts, trace.WithTimestamp(start))
-	}
-	_, span := h.tracer.Start(parent, p.processName, opts...)
+	spanCtx, span := h.tracer.Start(parent, p.processName, p.startOptions(start, root)...)
 	if !span.IsRecording() {
 		// Unsampled: no state and no attributes; the handler still gets
 		// the span context so what it produces carries the trace id.
-		return trace.ContextWithSpan(parent, span)
+		return spanCtx
+	}
+	if info.Started.IsZero() {
+		info.Started = time.Now() // the engine did not read the clock (WantsStartTime)
 	}
 	span.SetAttributes(p.spanAttrs...)
 	span.SetAttributes(semconv.MessagingKafkaOffset(int(r.Offset)), semconv.MessagingMessageBodySize(len(r.Value)))
@@ -199,22 +255,15 @@ func (h *Hooks) startProcess(ctx context.Context, r *orderly.Record, info orderl
 // and leaves it open for what follows: a retry, a dead-letter write, or
 // the commit that shows the record done.
 func (h *Hooks) OnAttemptFinished(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, err error) {
-	now := time.Now()
-	p := h.part(info.Group, r.Topic, r.Partition)
-	h.ins.inFlight.Add(ctx, -1, p.add...)
-	var took float64
-	if !info.Started.IsZero() {
-		took = now.Sub(info.Started).Seconds()
-	}
-	if err == nil {
-		h.ins.duration.Record(ctx, took, p.rec...)
-		h.ins.handled.Add(ctx, 1, p.add...)
-	} else {
-		withErr := p.withError(err)
-		h.ins.duration.Record(ctx, took, withErr)
-		h.ins.failed.Add(ctx, 1, withErr)
-	}
 	st := stateFrom(ctx)
+	timed := h.ins.duration.Enabled(ctx)
+	var now time.Time
+	if st != nil || timed {
+		now = time.Now() // only when a span or the duration histogram records the time
+	}
+	if timed || h.ins.inFlight.Enabled(ctx) || h.ins.handled.Enabled(ctx) || h.ins.failed.Enabled(ctx) {
+		h.measureAttempt(ctx, r, info, err, now)
+	}
 	if st == nil {
 		return
 	}
@@ -235,6 +284,25 @@ func (h *Hooks) OnAttemptFinished(ctx context.Context, r *orderly.Record, info o
 	st.finished, st.err = now, err
 	st.SetAttributes(AttemptKey.Int(info.Attempt))
 	h.pending.put(st)
+}
+
+// measureAttempt records a finished attempt's metrics: in-flight calls,
+// its duration, and the handled or failed count.
+func (h *Hooks) measureAttempt(ctx context.Context, r *orderly.Record, info orderly.RecordInfo, err error, now time.Time) {
+	p := h.part(info.Group, r.Topic, r.Partition)
+	h.ins.inFlight.Add(ctx, -1, p.add...)
+	var took float64
+	if !info.Started.IsZero() && !now.IsZero() {
+		took = now.Sub(info.Started).Seconds()
+	}
+	if err == nil {
+		h.ins.duration.Record(ctx, took, p.rec...)
+		h.ins.handled.Add(ctx, 1, p.add...)
+		return
+	}
+	withErr := p.withError(err)
+	h.ins.duration.Record(ctx, took, withErr)
+	h.ins.failed.Add(ctx, 1, withErr)
 }
 
 // OnRetryScheduled adds a "retry" event (attempt, delay, error) to the
