@@ -51,6 +51,7 @@ func (c *chain) step(p *partition, t *task) (time.Duration, bool) {
 	if (t.fail == nil || !t.fail.deadLetter) && p.parked.Any(t.keys, time.Now()) {
 		f := t.failState()
 		f.deadLetter, f.err = true, ErrKeyParked
+		p.note(t, waitNone, 0)
 	}
 	switch {
 	case t.fail != nil && t.fail.deadLetter:
@@ -67,6 +68,7 @@ func (c *chain) step(p *partition, t *task) (time.Duration, bool) {
 func (c *chain) admit(p *partition, t *task) (done func(error), wait time.Duration) {
 	if c.breaker != nil {
 		if done, wait = c.breaker.admit(); done == nil {
+			p.note(t, waitBreaker, wait)
 			return nil, wait // open: wait without counting an attempt
 		}
 	}
@@ -78,6 +80,7 @@ func (c *chain) admit(p *partition, t *task) (done func(error), wait time.Durati
 		}
 		if wait > 0 {
 			t.admitted = true // the token is reserved for the next try
+			p.note(t, waitRateLimit, wait)
 			if done != nil {
 				done(context.Canceled) // not an attempt; excluded from the breaker's counts
 			}
@@ -158,6 +161,7 @@ func (c *chain) attempt(p *partition, t *task) (time.Duration, bool) {
 			}
 			e.log.LogAttrs(ctx, slog.LevelDebug, "orderly: attempt failed; will retry",
 				recordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("delay", delay), slog.Any("error", err))...)
+			p.note(t, waitRetry, delay)
 			return delay, true
 		}
 	}
@@ -185,6 +189,7 @@ func (c *chain) lastAttemptFailed(p *partition, t *task) (time.Duration, bool) {
 	}
 	f.deadLetter = true
 	c.park(p, t)
+	p.note(t, waitNone, 0)
 	return c.deadLetter(p, t)
 }
 
@@ -216,6 +221,7 @@ func (c *chain) deadLetter(p *partition, t *task) (time.Duration, bool) {
 		delay := c.sinkRetry.Backoff(f.dlAttempts)
 		e.log.LogAttrs(ctx, slog.LevelWarn, "orderly: dead-letter write failed; will retry",
 			recordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("delay", delay), slog.Any("error", err))...)
+		p.noteErr(t, waitDeadLetter, delay, err)
 		return delay, true
 	}
 	e.log.LogAttrs(ctx, slog.LevelWarn, "orderly: record dead-lettered",
@@ -265,6 +271,7 @@ func (c *chain) abandon(p *partition, t *task) {
 }
 
 func (c *chain) reportStuck(p *partition, r *Record, attempt int, stuck bool) {
+	c.e.stuckCalls.changed(p, r, attempt, stuck, 2*c.timeout)
 	if stuck {
 		c.e.stuck.Add(1)
 		c.e.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler stuck past its deadline",

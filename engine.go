@@ -54,6 +54,8 @@ type Engine struct {
 	failed   atomic.Uint64 // handler calls that returned an error or panicked
 	retried  atomic.Uint64 // failed attempts that were retried
 	stuck    atomic.Int64  // handler calls running past twice their deadline
+
+	stuckCalls stuckSet // those calls, for Inspect
 }
 
 // New returns an engine that consumes src with h. It checks every option
