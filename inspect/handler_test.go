@@ -144,7 +144,7 @@ func TestStateJSONOfARunningEngine(t *testing.T) {
 	srv := serve(t, h)
 
 	s := waitState(t, srv, func(s State) bool {
-		return len(s.Partitions) == 2 && len(s.Engine.Stuck) == 1 && s.Partitions[1].Parked == 1 &&
+		return len(s.Partitions) == 2 && len(s.Engine.Stuck) == 1 && s.Partitions[1].Parked == 1 && s.Partitions[1].Blocking == nil &&
 			s.Partitions[0].Blocking != nil && s.Partitions[0].Stalled && len(s.Partitions[0].TopKeys) == 1
 	})
 	p0 := s.Partitions[0]
