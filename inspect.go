@@ -22,14 +22,14 @@ import (
 // credits and the engine-wide figures are each read a moment apart, so
 // they are consistent enough to explain a stall, not to add up exactly.
 type Inspection struct {
-	Time           time.Time // when it was taken
-	InFlight       int64     // handler calls running now
-	MaxConcurrency int       // the most that may run at once (WithMaxConcurrency)
-	ReadyActors    int       // key actors with work waiting for a concurrency slot
-	HeldRecords    int64     // records held by the engine (dispatched, not finished)
-	HeldBytes      int64     // their bytes (Record.Size)
-	EngineLimits   Limits    // the engine buffer (WithEngineBuffer)
-	Breaker        BreakerState
+	Time           time.Time    // when it was taken
+	InFlight       int64        // handler calls running now
+	MaxConcurrency int          // the most that may run at once (WithMaxConcurrency)
+	ReadyActors    int          // key actors with work waiting for a concurrency slot
+	HeldRecords    int64        // records held by the engine (dispatched, not finished)
+	HeldBytes      int64        // their bytes (Record.Size)
+	EngineLimits   Limits       // the engine buffer (WithEngineBuffer)
+	Breaker        BreakerState // the circuit breaker's state; BreakerNone without one
 	// Stuck lists the handler calls running past twice their attempt
 	// timeout now (see WithAttemptTimeout; without one, no call is
 	// counted stuck), oldest first. Stats.Stuck counts them.

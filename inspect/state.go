@@ -13,9 +13,10 @@ import (
 
 // State is the document served as state.json: an orderly.Inspection made
 // safe to show (keys truncated, errors shortened, no record values) and
-// given stable snake_case names. The package documentation lists every
-// field; a field documented there is always present in the JSON (null
-// where it says so).
+// given stable snake_case names. The package documentation lists and
+// explains every field of it and of the types below, by JSON name; a
+// field listed there is present whenever the object holding it is (null
+// where it says so). A Go client may decode state.json into a State.
 type State struct {
 	Time           time.Time        `json:"time"`
 	ReleaseEnabled bool             `json:"release_enabled"`

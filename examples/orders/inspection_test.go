@@ -243,4 +243,10 @@ func TestInspectionPageInABrowser(t *testing.T) {
 	if *screenshotTo != "" {
 		require.NoError(t, os.WriteFile(*screenshotTo, png, 0o644))
 	}
+
+	// The release button releases the parked key (a same-origin POST,
+	// which the handler's cross-origin protection lets through).
+	require.NoError(t, chromedp.Do(tctx, chromedp.Click(chromedp.CSS(`tr.partition[data-partition="3"] button`), chromedp.NodeVisible)))
+	require.Eventually(t, func() bool { return eng.Inspect().Partitions[3].Parked == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, chromedp.Do(tctx, chromedp.WaitNotPresent(chromedp.CSS(`tr.partition[data-partition="3"] button`))))
 }
