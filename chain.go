@@ -51,6 +51,7 @@ func (c *chain) step(p *partition, t *task) (time.Duration, bool) {
 	if (t.fail == nil || !t.fail.deadLetter) && p.parked.Any(t.keys, time.Now) {
 		f := t.failState()
 		f.deadLetter, f.err = true, ErrKeyParked
+		p.note(t, waitNone, 0)
 	}
 	switch {
 	case t.fail != nil && t.fail.deadLetter:
@@ -67,6 +68,7 @@ func (c *chain) step(p *partition, t *task) (time.Duration, bool) {
 func (c *chain) admit(p *partition, t *task) (done func(error), wait time.Duration) {
 	if c.breaker != nil {
 		if done, wait = c.breaker.admit(); done == nil {
+			p.note(t, waitBreaker, wait)
 			return nil, wait // open: wait without counting an attempt
 		}
 	}
@@ -78,6 +80,7 @@ func (c *chain) admit(p *partition, t *task) (done func(error), wait time.Durati
 		}
 		if wait > 0 {
 			t.admitted = true // the token is reserved for the next try
+			p.note(t, waitRateLimit, wait)
 			if done != nil {
 				done(context.Canceled) // not an attempt; excluded from the breaker's counts
 			}
@@ -117,8 +120,8 @@ func (c *chain) attempt(p *partition, t *task) (time.Duration, bool) {
 	}
 	var stuck *time.Timer
 	if c.timeout > 0 {
-		rec, n, started := t.rec, t.attempt, time.Now() // the timer must not read t: a later attempt writes it
-		stuck = time.AfterFunc(2*c.timeout, func() { c.reportStuck(p, rec, n, started, true) })
+		rec, n := t.rec, t.attempt // the timer must not read t: a later attempt writes it
+		stuck = time.AfterFunc(2*c.timeout, func() { c.reportStuck(p, rec, n, true) })
 	}
 	e.inFlight.Add(1)
 	p.running.Add(1)
@@ -126,7 +129,7 @@ func (c *chain) attempt(p *partition, t *task) (time.Duration, bool) {
 	p.running.Add(-1)
 	e.inFlight.Add(-1)
 	if stuck != nil && !stuck.Stop() {
-		c.reportStuck(p, t.rec, t.attempt, time.Time{}, false)
+		c.reportStuck(p, t.rec, t.attempt, false)
 	}
 	if breakerDone != nil {
 		breakerDone(err)
@@ -160,6 +163,7 @@ func (c *chain) attempt(p *partition, t *task) (time.Duration, bool) {
 			}
 			e.log.LogAttrs(ctx, slog.LevelDebug, "orderly: attempt failed; will retry",
 				recordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("delay", delay), slog.Any("error", err))...)
+			p.note(t, waitRetry, delay)
 			return delay, true
 		}
 	}
@@ -187,6 +191,7 @@ func (c *chain) lastAttemptFailed(p *partition, t *task) (time.Duration, bool) {
 	}
 	f.deadLetter = true
 	c.park(p, t)
+	p.note(t, waitNone, 0)
 	return c.deadLetter(p, t)
 }
 
@@ -218,6 +223,7 @@ func (c *chain) deadLetter(p *partition, t *task) (time.Duration, bool) {
 		delay := c.sinkRetry.Backoff(f.dlAttempts)
 		e.log.LogAttrs(ctx, slog.LevelWarn, "orderly: dead-letter write failed; will retry",
 			recordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("delay", delay), slog.Any("error", err))...)
+		p.noteErr(t, waitDeadLetter, delay, err)
 		return delay, true
 	}
 	e.log.LogAttrs(ctx, slog.LevelWarn, "orderly: record dead-lettered",
@@ -266,31 +272,13 @@ func (c *chain) abandon(p *partition, t *task) {
 	t.outcome = OutcomeAbandoned
 }
 
-// reportStuck records that attempt n of r, started at started, is running
-// past twice its timeout (stuck), or that it has returned (!stuck).
-func (c *chain) reportStuck(p *partition, r *Record, n int, started time.Time, stuck bool) {
-	e := c.e
-	k := stuckKey{r, n}
-	if !stuck {
-		e.stuck.Add(-1) // the stuck handler returned
-		e.stuckMu.Lock()
-		delete(e.stuckRecs, k)
-		e.stuckMu.Unlock()
+func (c *chain) reportStuck(p *partition, r *Record, attempt int, stuck bool) {
+	c.e.stuckCalls.changed(p, r, attempt, stuck, 2*c.timeout)
+	if stuck {
+		c.e.stuck.Add(1)
+		c.e.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler stuck past its deadline",
+			recordAttrs(r, slog.Int("attempt", attempt), slog.Duration("timeout", c.timeout))...)
 		return
 	}
-	e.stuck.Add(1)
-	e.stuckMu.Lock()
-	if e.stuckRecs == nil {
-		e.stuckRecs = make(map[stuckKey]time.Time)
-	}
-	e.stuckRecs[k] = started
-	e.stuckMu.Unlock()
-	e.log.LogAttrs(p.handlerCtx, slog.LevelError, "orderly: handler stuck past its deadline",
-		recordAttrs(r, slog.Int("attempt", n), slog.Duration("timeout", c.timeout))...)
-}
-
-// stuckKey names one attempt of one record.
-type stuckKey struct {
-	rec     *Record
-	attempt int
+	c.e.stuck.Add(-1) // the stuck handler returned
 }

@@ -127,7 +127,10 @@
 // # Observability
 //
 // Stats reports in-flight counts, held records, paused partitions with
-// their reasons and per-partition watermarks. Hooks (WithHooks) report
-// dispatch, attempts, retries, dead letters, pauses and commits; package
-// tracing implements them with OpenTelemetry.
+// their reasons and per-partition watermarks. Inspect answers "why has it
+// stopped?": for each partition, the record holding its watermark back and
+// what it is doing or waiting for, the keys holding the most, and every
+// pause reason; package inspect serves it as a live page and JSON. Hooks
+// (WithHooks) report dispatch, attempts, retries, dead letters, pauses and
+// commits; package tracing implements them with OpenTelemetry.
 package orderly

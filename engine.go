@@ -55,10 +55,9 @@ type Engine struct {
 	retried  atomic.Uint64 // failed attempts that were retried
 	stuck    atomic.Int64  // handler calls running past twice their deadline
 
-	beforeJoin func() // tests only: runs between a partition's creation and its joining the list
+	stuckCalls stuckSet // those calls, for Stats and Inspect
 
-	stuckMu   sync.Mutex             // guards stuckRecs; a leaf
-	stuckRecs map[stuckKey]time.Time // attempts running past twice their deadline -> when they started
+	beforeJoin func() // tests only: runs between a partition's creation and its joining the list
 }
 
 // New returns an engine that consumes src with h. It checks every option

@@ -96,6 +96,8 @@ type task struct {
 	admitted   bool      // a rate-limit token is already reserved for the next attempt
 	keys       []string  // the record's keys, when parking needs them
 	fail       *failure  // nil until the record first fails
+	born       int64     // dispatch stamp for Inspect (dispatchStamp)
+	view       *taskView // for Inspect: guarded by the group's lock; nil until the record first waits or fails
 }
 
 // failure is the state of a record on the failure path.
@@ -358,9 +360,10 @@ func (p *partition) send(b []*Record, register bool) {
 	if e.timed {
 		now = time.Now()
 	}
+	born := dispatchStamp(now) // one clock reading per batch, for Inspect's ages
 	msgs := p.msgs[:0]
 	for _, r := range b {
-		m := actors.Message[task]{Msg: task{rec: r, offset: r.Offset, size: r.Size(), dispatched: now}}
+		m := actors.Message[task]{Msg: task{rec: r, offset: r.Offset, size: r.Size(), dispatched: now, born: born}}
 		m.Weight = m.Msg.size
 		e.route(r, &m)
 		msgs = append(msgs, m)

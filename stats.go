@@ -113,17 +113,16 @@ func (e *Engine) Stats() Stats {
 
 // stuckRecords lists the attempts running past twice their deadline.
 func (e *Engine) stuckRecords(now time.Time) []StuckRecord {
-	e.stuckMu.Lock()
-	defer e.stuckMu.Unlock()
-	if len(e.stuckRecs) == 0 {
+	calls := e.stuckCalls.list(now)
+	if len(calls) == 0 {
 		return nil
 	}
-	out := make([]StuckRecord, 0, len(e.stuckRecs))
-	for k, started := range e.stuckRecs {
-		r := k.rec
-		out = append(out, StuckRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: r.Key,
-			Attempt: k.attempt, Running: now.Sub(started)})
+	out := make([]StuckRecord, len(calls))
+	for i, c := range calls {
+		out[i] = StuckRecord{Topic: c.Topic, Partition: c.Partition, Offset: c.Offset, Attempt: c.Attempt, Running: c.Running}
+		if c.HasKey {
+			out[i].Key = []byte(c.Key)
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Running > out[j].Running })
 	return out
 }

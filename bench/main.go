@@ -26,6 +26,7 @@ type options struct {
 	timeout     time.Duration
 	hotShare    float64
 	inProcess   bool
+	inspect     inspection
 	source      string
 	client      string
 }
@@ -99,6 +100,11 @@ func run(args []string, stdout io.Writer) error {
 	fs.Float64Var(&o.hotShare, "hot-share", 0.5, "hot-key: the hot key's share of the records")
 	fs.StringVar(&o.source, "source", "both", "keys-1m: memory (records produced into adapters/memory first), stream (generated on the fly), or both")
 	fs.StringVar(&o.client, "client", "both", "kafka-overhead, pc-table-kafka: the Kafka client, sarama, franz (franz-go) or both")
+	fs.Func("inspect", "overhead: mount the inspector (package inspect) on a loopback server: mounted (never requested), or a polling interval such as 1s", func(s string) error {
+		in, err := parseInspection(s)
+		o.inspect = in
+		return err
+	})
 	fs.BoolVar(&o.inProcess, "in-process", false, "keys-1m: run in this process instead of a fresh child process (the child protocol uses it)")
 	fs.Usage = func() { usage(os.Stderr, fs) }
 	if err := fs.Parse(args); err != nil {

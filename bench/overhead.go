@@ -136,15 +136,28 @@ func overheadEngine(o *options, log *memory.Log, n int, mode string) (Result, er
 		tr.end()
 		return nil
 	})
+	var started func(*orderly.Engine) (func(), error)
+	var polls int64
+	if o.inspect.mounted {
+		started = func(eng *orderly.Engine) (func(), error) {
+			stop, err := o.inspect.mount(eng)
+			if err != nil {
+				return nil, err
+			}
+			return func() { polls = stop() }, nil
+		}
+	}
 	runtime.GC()
 	var ac allocCounter
-	err := runEngine(log.Member("engine-"+mode, []string{"t"}), h, tr, o.timeout, ac.sample,
+	err := runEngineWith(log.Member("engine-"+mode, []string{"t"}), h, tr, o.timeout, ac.sample, started,
 		orderly.WithOrdering(ordering), orderly.WithMaxConcurrency(o.concurrency))
 	if err != nil {
 		return Result{}, err
 	}
 	keys := map[string]int{"serial": overheadPartitions, "key": overheadKeys, "key-zipf": overheadKeys, "unordered": 0}[mode]
-	return overheadResult(mode, keys, n, o.concurrency, tr, &ac), nil
+	r := overheadResult(mode, keys, n, o.concurrency, tr, &ac)
+	r.Note = o.inspect.note(polls)
+	return r, nil
 }
 
 // overheadBaseline reads the records with no engine: a Member whose serve

@@ -94,7 +94,7 @@ var (
 // columns lists what the table of a scenario shows.
 var columns = map[string][]column{
 	"pc-table":         {colMode, colKeys, colRecs, colSecs, colLimit, colNomLim, colEff, colNomEff, colStart},
-	"overhead":         {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
+	"overhead":         {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio, colNote},
 	"tracing-overhead": {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
 	"keys-1m":          {colMode, colKeys, colParts, colRecs, colSecs, colRate, colBase, colPeak, colNote},
 	"hot-key":          {colMode, colKeys, colParts, colRecs, colOther, colOSecs, colORate, colSecs, colLimit, colEff, colRatio, colNote},

@@ -61,10 +61,25 @@ var errStalled = errors.New("run stalled")
 // before Run starts and right after the last record is done, before the
 // shutdown (for allocation counts).
 func runEngine(src orderly.Source, h orderly.Handler, tr *tracker, timeout time.Duration, around func(), opts ...orderly.Option) error {
+	return runEngineWith(src, h, tr, timeout, around, nil, opts...)
+}
+
+// runEngineWith is runEngine with started, if not nil, called with the
+// engine before Run starts; the function it returns is called once Run
+// has returned.
+func runEngineWith(src orderly.Source, h orderly.Handler, tr *tracker, timeout time.Duration, around func(),
+	started func(*orderly.Engine) (func(), error), opts ...orderly.Option) error {
 	opts = append([]orderly.Option{orderly.WithLogger(quietLogger)}, opts...)
 	eng, err := orderly.New(src, h, opts...)
 	if err != nil {
 		return err
+	}
+	if started != nil {
+		done, err := started(eng)
+		if err != nil {
+			return err
+		}
+		defer done()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

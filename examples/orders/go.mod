@@ -14,6 +14,7 @@ replace github.com/orderly-go/orderly/tracing/otlpsetup => ../../tracing/otlpset
 
 require (
 	github.com/IBM/sarama v1.61.1
+	github.com/chromedp/chromedp v0.23.0
 	github.com/orderly-go/orderly v0.0.0-00010101000000-000000000000
 	github.com/orderly-go/orderly/adapters/orderlykgo v0.0.0-00010101000000-000000000000
 	github.com/orderly-go/orderly/adapters/orderlysarama v0.0.0-00010101000000-000000000000
@@ -30,8 +31,10 @@ require (
 require (
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/davecgh/go-spew v1.1.1 // indirect
 	github.com/eapache/go-resiliency v1.7.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect

@@ -18,6 +18,14 @@
 //	go run ./examples/orders -records 200000 -keys 5000 -latency 2ms -concurrency 200
 //	go run ./examples/orders -brokers localhost:9092   # a real cluster
 //	go run ./examples/orders -source memory           # the in-memory log instead of Kafka
+//	go run ./examples/orders -http 127.0.0.1:8080 -hold 1m -poison 0.02 -flaky 0.1
+//
+// With -http the demo serves the engine's inspection (package inspect):
+// the live page at /orderly/, which names for every partition the record
+// holding its watermark and why, and the snapshot at /orderly/state.json;
+// -release adds the buttons that release parked keys. -hold keeps the
+// engine running for that long after the last record, so that there is
+// something to look at.
 //
 // On a real cluster the topic "orders" is created if missing, and each run
 // consumes with a new group (orders-demo-<time>, unless -group says
@@ -60,8 +68,11 @@ type options struct {
 	concurrency int
 	producers   int
 	quiet       bool
-	flaky       float64 // share of events whose first handle fails transiently
-	poison      float64 // share of events that fail for good (dead-lettered)
+	flaky       float64       // share of events whose first handle fails transiently
+	poison      float64       // share of events that fail for good (dead-lettered)
+	httpAddr    string        // where to serve the inspection; empty: nowhere
+	release     bool          // the inspection may release parked keys
+	hold        time.Duration // keep the engine running this long after the last record
 }
 
 func main() {
@@ -80,6 +91,9 @@ func main() {
 	flag.BoolVar(&o.quiet, "quiet", false, "no live progress")
 	flag.Float64Var(&o.flaky, "flaky", 0, "share of events whose first handle attempt fails (retried with backoff)")
 	flag.Float64Var(&o.poison, "poison", 0, "share of events that fail for good: dead-lettered, with their order's later events parked after them")
+	flag.StringVar(&o.httpAddr, "http", "", "serve the engine's inspection at this address: the page at /orderly/, the snapshot at /orderly/state.json")
+	flag.BoolVar(&o.release, "release", false, "with -http: the page may release parked keys (POST /orderly/partitions/…/release)")
+	flag.DurationVar(&o.hold, "hold", 0, "keep the engine running this long after the last record (to look at -http's page)")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "orders:", err)
@@ -103,6 +117,10 @@ func (o *options) validate() (orderly.Ordering, error) {
 		return orderly.Ordering{}, fmt.Errorf("unknown -client %q (sarama or franz)", o.client)
 	case o.source == "memory" && o.client == "franz":
 		return orderly.Ordering{}, errors.New("-client franz needs -source kafka")
+	case o.hold < 0:
+		return orderly.Ordering{}, errors.New("-hold must not be negative")
+	case o.release && o.httpAddr == "":
+		return orderly.Ordering{}, errors.New("-release needs -http")
 	}
 	if o.client == "" {
 		o.client = "sarama"
@@ -177,6 +195,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "orders: %d events of %d orders over %d partitions of %q, on %s; mode %s, concurrency %d, latency 0..%v\n",
 		o.records, len(perOrder), partitions, topic, b.describe(), o.mode, o.concurrency, 2*o.latency)
+	if o.httpAddr != "" {
+		stopServing, err := serveInspection(eng, o, out)
+		if err != nil {
+			return err
+		}
+		defer stopServing()
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -200,11 +225,14 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	elapsed := time.Since(start)
+	if err := hold(ctx, o.hold, out, ran); err != nil {
+		return err
+	}
 	cancel()
 	if err := <-ran; err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	committed, err := b.committed(ctx)
+	committed, err := b.committed(context.WithoutCancel(ctx))
 	if err != nil {
 		return fmt.Errorf("reading the committed offsets: %w", err)
 	}

@@ -112,6 +112,8 @@ type Group[M any] struct {
 	over     int    // keys over their high mark
 	overSeq  uint64 // bumped on every change of over
 	reported uint64 // overSeq last handed to OnOver
+
+	loose looseList[M] // messages with no key (see WalkLocked)
 }
 
 const (
@@ -139,6 +141,9 @@ type envelope[M any] struct {
 	waiting int            // keys at whose head this message is not yet; guarded by g.mu
 	actor   *keyActor[M]   // the only key's actor, when nkeys == 1: finish needs no lookup
 	actors  []*keyActor[M] // every key's actor, when nkeys ≥ 2
+	// prev and next link a message with no key into the group's loose
+	// list; guarded by g.mu.
+	prev, next *envelope[M]
 }
 
 // NewGroup returns a group that receives messages on sched.
@@ -229,6 +234,9 @@ func (g *Group[M]) SendLocked(m *Message[M]) {
 			g.over++
 			g.overSeq++
 		}
+	}
+	if env.nkeys == 0 {
+		g.loose.add(env)
 	}
 	if env.waiting == 0 {
 		g.ready = append(g.ready, env)
@@ -410,6 +418,9 @@ func (g *Group[M]) finish(env *envelope[M]) (next *envelope[M]) {
 	}
 	if g.idle > maxIdle {
 		g.passivate()
+	}
+	if env.nkeys == 0 {
+		g.loose.remove(env)
 	}
 	var zero M
 	env.msg, env.keys, env.nkeys, env.key, env.weight, env.actor, env.actors = zero, nil, 0, 0, 0, nil, nil
