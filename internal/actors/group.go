@@ -127,9 +127,9 @@ type Group[M any] struct {
 	freeKeys []*keyActor[M]          // passivated actors kept for reuse
 	freeEnvs []*envelope[M]          // finished envelopes kept for reuse
 	delayed  map[*envelope[M]]*time.Timer
-	wakeNow  bool // set by WakeAll: later retries are not delayed
-	hurry    bool // set by WakeAll on a scheduler with levels: every message is queued at level 0
-	leveled  bool // the scheduler has levels; immutable
+	wakeNow  bool           // set by WakeAll: later retries are not delayed
+	hurry    bool           // set by WakeAll on a scheduler with levels: every message is queued at level 0
+	leveled  bool           // the scheduler has levels; immutable
 	work     []boostItem[M] // raiseAhead's work list, kept for its storage
 	ready    []Runnable
 	over     int    // keys over their high mark

@@ -51,9 +51,9 @@ type Scheduler struct {
 	mu        sync.Mutex
 	ready     ring[Runnable] // the FIFO, when levels is nil
 	levels    *levels        // nil: one level, the FIFO above; set by NewLevelScheduler before any use
-	workers   int       // goroutines started and not exited, ≤ limit
-	parked    []*worker // parked workers, most recently parked last
-	searching int       // workers woken or started that have not taken work yet
+	workers   int            // goroutines started and not exited, ≤ limit
+	parked    []*worker      // parked workers, most recently parked last
+	searching int            // workers woken or started that have not taken work yet
 	closed    bool
 }
 
