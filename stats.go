@@ -23,6 +23,9 @@ type Stats struct {
 	Partitions   []PartitionStats
 	PausedTotal  int    // partitions paused now
 	EngineLimits Limits // the engine buffer (WithEngineBuffer)
+	// Levels describes each priority level, highest first
+	// (WithPriorities); nil without priorities.
+	Levels []LevelStats
 }
 
 // Limits is a pair of record and byte limits.
@@ -64,6 +67,7 @@ func (e *Engine) Stats() Stats {
 	}
 	s.EngineLimits = Limits{Records: e.records.High(), Bytes: e.bytes.High()}
 	s.BreakerOpen = e.breaker != nil && e.breaker.isOpen()
+	s.Levels = e.levelStats()
 	// The counters of live partitions and of ended ones, under e.mu: a
 	// partition moves its counts to e.ended as it leaves the list, under
 	// the same lock, so none is counted twice or missed.
