@@ -96,10 +96,10 @@ type task struct {
 	attempt    int       // handler calls made
 	outcome    Outcome   // how the journey ended; read by done
 	admitted   bool      // a rate-limit token is already reserved for the next attempt
-	keys       []string  // the record's keys, when parking needs them
-	fail       *failure  // nil until the record first fails
 	level      uint8     // priority level (WithPriorities); 0 without
 	runLevel   uint8     // the level the current step runs at: level, or a higher one inherited
+	keys       []string  // the record's keys, when parking needs them
+	fail       *failure  // nil until the record first fails
 }
 
 // failure is the state of a record on the failure path.

@@ -158,13 +158,20 @@ type envelope[M any] struct {
 	g       *Group[M]
 	msg     M
 	weight  int64
-	key     uint64   // the only key, when keys is nil and nkeys == 1
-	keys    []uint64 // all keys, when there are two or more
+	key     uint64 // the only key, when nkeys == 1
 	nkeys   int
-	waiting int            // keys at whose head this message is not yet; guarded by g.mu
-	actor   *keyActor[M]   // the only key's actor, when nkeys == 1: finish needs no lookup
-	actors  []*keyActor[M] // every key's actor, when nkeys ≥ 2
-	seqs    []uint64       // with actors, on a scheduler with levels: the actors' pushed count when env was pushed
+	waiting int          // keys at whose head this message is not yet; guarded by g.mu
+	actor   *keyActor[M] // the only key's actor, when nkeys == 1: finish needs no lookup
+	links   []link[M]    // every key, when there are two or more
+}
+
+// link is one of a message's keys: the key, its actor, and the actor's
+// pushed count when the message was pushed, which places the message in
+// the actor's queue (raiseAhead needs it, on a scheduler with levels).
+type link[M any] struct {
+	key uint64
+	a   *keyActor[M]
+	seq uint64
 }
 
 func (env *envelope[M]) schedSlot() *slot { return &env.slot }
@@ -180,10 +187,6 @@ type boostItem[M any] struct {
 func NewGroup[M any](sched *Scheduler, cfg GroupConfig[M]) *Group[M] {
 	if sched == nil || (cfg.Receive == nil) == (cfg.ReceiveAt == nil) {
 		panic("actors: NewGroup needs a scheduler and one of Receive and ReceiveAt")
-	}
-	if cfg.ReceiveAt == nil {
-		receive := cfg.Receive
-		cfg.ReceiveAt = func(m *M, _ int) (time.Duration, bool) { return receive(m) }
 	}
 	if cfg.Turn <= 0 {
 		cfg.Turn = DefaultTurn
@@ -238,21 +241,15 @@ func (g *Group[M]) SendLocked(m *Message[M]) {
 	env.msg, env.weight = m.Msg, m.Weight
 	switch {
 	case len(m.Keys) >= 2:
-		env.keys = dedupe(m.Keys)
-		env.nkeys = len(env.keys)
+		env.links = dedupe[M](m.Keys)
+		env.nkeys = len(env.links)
 		if env.nkeys == 1 {
-			env.key, env.keys = env.keys[0], nil
+			env.key, env.links = env.links[0].key, nil
 		}
 	case len(m.Keys) == 1:
 		env.key, env.nkeys = m.Keys[0], 1
 	case m.HasKey:
 		env.key, env.nkeys = m.Key, 1
-	}
-	if env.nkeys >= 2 {
-		env.actors = make([]*keyActor[M], env.nkeys)
-		if g.leveled {
-			env.seqs = make([]uint64, env.nkeys)
-		}
 	}
 	if g.leveled {
 		env.want.Store(uint32(m.Level))
@@ -267,11 +264,8 @@ func (g *Group[M]) SendLocked(m *Message[M]) {
 		case a.queue.len() == 0:
 			g.idle-- // an idle key comes back
 		}
-		if env.actors != nil {
-			env.actors[i] = a
-			if env.seqs != nil {
-				env.seqs[i] = a.pushed
-			}
+		if env.links != nil {
+			env.links[i].a, env.links[i].seq = a, a.pushed
 		} else {
 			env.actor = a
 		}
@@ -293,8 +287,8 @@ func (g *Group[M]) SendLocked(m *Message[M]) {
 	} else if g.leveled {
 		for i := 0; i < env.nkeys; i++ {
 			a := env.actor
-			if env.actors != nil {
-				a = env.actors[i]
+			if env.links != nil {
+				a = env.links[i].a
 			}
 			g.raiseAhead(a, a.queue.len()-1, uint32(m.Level))
 		}
@@ -322,9 +316,9 @@ func (g *Group[M]) raiseAhead(a *keyActor[M], pos int, lvl uint32) {
 			}
 			x.want.Store(lvl)
 			g.sched.raise(x) // queued: queued again at lvl; otherwise lvl is read when it is
-			for j, b := range x.actors {
-				if b != it.a {
-					work = append(work, boostItem[M]{b, int(x.seqs[j] - (b.pushed - uint64(b.queue.len())))})
+			for _, l := range x.links {
+				if l.a != it.a {
+					work = append(work, boostItem[M]{l.a, int(l.seq - (l.a.pushed - uint64(l.a.queue.len())))})
 				}
 			}
 		}
@@ -417,7 +411,7 @@ func (g *Group[M]) Load(k uint64) Load {
 // is ready, that one too, up to Turn.
 func (env *envelope[M]) Run() {
 	g := env.g
-	level := int(env.ran) // 0 without levels, where Turn may run several
+	level := int(env.at) // the level it was started at: 0 without levels, where Turn may run several
 	for n := 1; ; n++ {
 		after, retry := g.receiveGuarded(env, level)
 		if retry {
@@ -448,7 +442,11 @@ func (g *Group[M]) receiveGuarded(env *envelope[M], level int) (after time.Durat
 			}
 		}
 	}()
-	after, retry = g.cfg.ReceiveAt(&env.msg, level)
+	if g.cfg.Receive != nil {
+		after, retry = g.cfg.Receive(&env.msg)
+	} else {
+		after, retry = g.cfg.ReceiveAt(&env.msg, level)
+	}
 	finished = true
 	return after, retry
 }
@@ -472,10 +470,10 @@ func (g *Group[M]) again(env *envelope[M], after time.Duration) {
 }
 
 func (env *envelope[M]) keyAt(i int) uint64 {
-	if env.keys == nil {
+	if env.links == nil {
 		return env.key
 	}
-	return env.keys[i]
+	return env.links[i].key
 }
 
 // finish calls Done, pops env from the head of each of its keys,
@@ -489,8 +487,8 @@ func (g *Group[M]) finish(env *envelope[M]) (next *envelope[M]) {
 	}
 	for i := 0; i < env.nkeys; i++ {
 		a := env.actor
-		if env.actors != nil {
-			a = env.actors[i]
+		if env.links != nil {
+			a = env.links[i].a
 		}
 		head, _ := a.queue.pop()
 		if head != env {
@@ -525,7 +523,7 @@ func (g *Group[M]) finish(env *envelope[M]) (next *envelope[M]) {
 		g.passivate()
 	}
 	var zero M
-	env.msg, env.keys, env.nkeys, env.key, env.weight, env.actor, env.actors, env.seqs = zero, nil, 0, 0, 0, nil, nil, nil
+	env.msg, env.nkeys, env.key, env.weight, env.actor, env.links = zero, 0, 0, 0, nil, nil
 	if len(g.freeEnvs) < maxFree {
 		g.freeEnvs = append(g.freeEnvs, env)
 	}
@@ -549,18 +547,19 @@ func (g *Group[M]) passivate() {
 	g.idle = 0
 }
 
-func dedupe(keys []uint64) []uint64 {
-	out := make([]uint64, 0, len(keys))
+// dedupe returns the links of keys, each key once, in order.
+func dedupe[M any](keys []uint64) []link[M] {
+	out := make([]link[M], 0, len(keys))
 	for _, k := range keys {
 		dup := false
 		for _, o := range out {
-			if o == k {
+			if o.key == k {
 				dup = true
 				break
 			}
 		}
 		if !dup {
-			out = append(out, k)
+			out = append(out, link[M]{key: k})
 		}
 	}
 	return out

@@ -83,15 +83,14 @@ type entry struct {
 // slot is what the scheduler keeps on a Runnable that has levels (the
 // Group's envelopes). want is written by the owner (under its own lock)
 // and read by the scheduler when it queues the Runnable; the other fields
-// are guarded by the scheduler's mu, except ran, which the worker that
-// popped the Runnable writes before running it and the Runnable reads
-// while it runs.
+// are guarded by the scheduler's mu. Once popped, at is the level the
+// Runnable runs at: the worker that popped it may read it while running
+// it (nothing writes at until the Runnable is queued again).
 type slot struct {
 	want   atomic.Uint32 // the level to queue at
-	queued bool          // in a ready queue now
-	at     uint8         // the level queued at
-	ran    uint8         // the level the current run was started at
 	stamp  uint32        // the live entry's stamp
+	queued bool          // in a ready queue now
+	at     uint8         // the level queued at, then run at
 }
 
 // slotted is a Runnable with a slot.
@@ -366,7 +365,7 @@ func (p *levels) pick(limit int) (Runnable, int) {
 		}
 		if q, ok := e.r.(slotted); ok {
 			sl := q.schedSlot()
-			sl.queued, sl.ran = false, uint8(chosen)
+			sl.queued = false
 		}
 		l.queued--
 		l.running++
