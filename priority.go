@@ -38,13 +38,15 @@ type PriorityLevel struct {
 	Reserved float64
 
 	// MinShare is the share of handler starts the level is guaranteed,
-	// in [0, 1], while higher levels flood: a level with MinShare m that
-	// has records ready, is under its WIP limit and may take a free slot
-	// at every start waits at most ⌈1/m⌉ + s − 2 starts of other levels in
-	// a row, where s is the number of levels with a MinShare (see
-	// PriorityLevel.StarvationBound). The shares together must not pass 1.
-	// Default 0: none (strict priority: the level runs only when no higher
-	// level can).
+	// in [0, 1], while higher levels flood. The bound: a level with
+	// MinShare m that has records ready, is under its WIP limit and may
+	// take a free slot at every start waits at most ⌈1/m⌉ + s − 2 starts of
+	// other levels in a row, where s is the number of levels with a
+	// MinShare (see PriorityLevel.StarvationBound). The level earns its
+	// share of every start while it has records ready, even while its own
+	// WIP limit holds it back, and catches up one start when it may start
+	// again. The shares together must not pass 1. Default 0: none (strict
+	// priority: the level runs only when no higher level can).
 	MinShare float64
 
 	// Buffer is the level's own slice of the engine buffer

@@ -33,6 +33,11 @@ type LevelConfig struct {
 // with ⌈1/s⌉ true.
 const shareUnit = 1_000_000
 
+// maxCredit caps a level's credit at two starts: a level kept from
+// starting for a while (by its own WIP limit, say) catches up one start
+// at once, not a burst.
+const maxCredit = 2 * shareUnit
+
 // ShareBound is the starvation bound of a level with share s among n
 // levels that have a share: while the level is eligible at every start
 // (it has ready work, is under its WIP limit, and a slot is free for it),
@@ -109,12 +114,13 @@ type slotted interface {
 //     free afterwards still cover every other level's unused reservation
 //     (Reserved minus what it runs), so a level with a reservation is
 //     never kept from it by any other level;
-//   - minimum shares: each start, every eligible level (ready work, under
-//     its WIP limit, allowed a slot) with a share earns that share of a
-//     start as credit; a level whose credit reaches one start joins a FIFO
-//     of due levels, and the first eligible due level is started before
-//     any other. Starting a level spends one start of its credit (down to
-//     zero).
+//   - minimum shares: each start, every level with a share and ready
+//     work earns that share of a start as credit (up to two starts' worth);
+//     a level whose credit reaches one start joins a FIFO of due levels,
+//     and the first eligible due level (ready work, under its WIP limit,
+//     allowed a slot) is started before any other. Starting a level spends
+//     one start of its credit (down to zero). A level kept back by its own
+//     WIP limit thus catches up when it may start again.
 //
 // The bound: while a level with share s is eligible at every start, at
 // most ⌈1/s⌉ − 1 starts go by before it is due, and at most n − 1 due
@@ -317,10 +323,10 @@ func (p *levels) pick(limit int) (Runnable, int) {
 	}
 	for i := range p.lv {
 		l := &p.lv[i]
-		if l.share == 0 || mask&(1<<i) == 0 {
+		if l.share == 0 || l.queued == 0 {
 			continue
 		}
-		l.credit += l.share
+		l.credit = min(l.credit+l.share, maxCredit)
 		if l.credit >= shareUnit && !l.due {
 			l.due = true
 			p.due = append(p.due, i)
