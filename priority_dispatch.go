@@ -122,9 +122,9 @@ func (p *partition) undetermined(r *Record, why string) int {
 	pp := &p.prio
 	pp.undetected++
 	if now := time.Now(); pp.warned.IsZero() || now.Sub(pp.warned) >= undeterminedEvery {
+		// records: this one and those since the last warning.
 		p.log.Warn("orderly: record priority undetermined; it runs at the lowest level",
-			slog.Int64("offset", r.Offset), slog.String("reason", why), slog.Int("records", pp.undetected),
-			slog.Duration("since", now.Sub(pp.warned).Truncate(time.Millisecond)))
+			slog.Int64("offset", r.Offset), slog.String("reason", why), slog.Int("records", pp.undetected))
 		pp.warned, pp.undetected = now, 0
 	}
 	return p.e.prio.n - 1
