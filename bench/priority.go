@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -246,6 +247,31 @@ func floodRun(o *options, n, conc int, mode string) (Result, error) {
 	}
 	handlerMs := sum / float64(calls) / 1e6
 
+	// The starvation bound, checked on the starts themselves: the longest
+	// run of P1 starts between two P3 starts in the window.
+	type start struct {
+		at int64
+		p3 bool
+	}
+	var seq []start
+	for i := range total {
+		if started[i] >= from && started[i] <= lastP1Start {
+			seq = append(seq, start{started[i], i < n})
+		}
+	}
+	slices.SortFunc(seq, func(a, b start) int { return cmp.Compare(a.at, b.at) })
+	maxGap, gap, seenP3 := 0, 0, false
+	for _, s := range seq {
+		if s.p3 {
+			if seenP3 {
+				maxGap = max(maxGap, gap)
+			}
+			seenP3, gap = true, 0
+		} else {
+			gap++
+		}
+	}
+
 	// Little's law per level over [burst, last P1 end].
 	window := float64(lastP1End - from)
 	row := func(name string, lo, hi, level int) LittleRow {
@@ -289,8 +315,11 @@ func floodRun(o *options, n, conc int, mode string) (Result, error) {
 		P3Share: ptr(float64(p3Starts) / float64(p3Starts+p1Starts)), P1Rate: ptr(o.p1Rate),
 		Little: []LittleRow{row("P1", n, total, 0), row("P3", 0, n, 2)},
 	}
+	res.P3MaxGap = &maxGap
 	if mode == "priority" {
 		res.P3MinShare = ptr(floodLevels[2].MinShare)
+		bound := floodLevels[2].StarvationBound(1)
+		res.P3GapBound = &bound
 	}
 	target := "met"
 	if *res.P1P99Ms > 2**res.HandlerMs {

@@ -62,6 +62,8 @@ type Result struct {
 	P3Share    *float64    `json:"p3_share,omitempty"`
 	P1Rate     *float64    `json:"p1_rate,omitempty"`
 	P3MinShare *float64    `json:"p3_min_share,omitempty"`
+	P3MaxGap   *int        `json:"p3_max_gap,omitempty"`   // the most P1 starts in a row between two P3 starts
+	P3GapBound *int        `json:"p3_gap_bound,omitempty"` // the stated bound on it (PriorityLevel.StarvationBound)
 	Little     []LittleRow `json:"little,omitempty"`
 
 	Note string `json:"note,omitempty"`
@@ -106,7 +108,16 @@ var (
 	colHandMs = column{Head: "handler_ms", Cell: func(r Result) string { return ptrCell(r.HandlerMs, 3) }}
 	colP3Shr  = column{Head: "p3_share", Cell: func(r Result) string { return ptrCell(r.P3Share, 3) }}
 	colP3Min  = column{Head: "p3_min_share", Cell: func(r Result) string { return ptrCell(r.P3MinShare, 2) }}
+	colP3Gap  = column{Head: "p3_max_gap", Cell: func(r Result) string { return intPtrCell(r.P3MaxGap) }}
+	colP3Bnd  = column{Head: "p3_gap_bound", Cell: func(r Result) string { return intPtrCell(r.P3GapBound) }}
 )
+
+func intPtrCell(v *int) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.Itoa(*v)
+}
 
 func ptrCell(v *float64, prec int) string {
 	if v == nil {
@@ -122,7 +133,7 @@ var columns = map[string][]column{
 	"tracing-overhead": {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
 	"keys-1m":          {colMode, colKeys, colParts, colRecs, colSecs, colRate, colBase, colPeak, colNote},
 	"hot-key":          {colMode, colKeys, colParts, colRecs, colOther, colOSecs, colORate, colSecs, colLimit, colEff, colRatio, colNote},
-	"priority-flood":   {colMode, colRecs, colP1P50, colP1P99, colHandMs, colP3Shr, colP3Min, colNote},
+	"priority-flood":   {colMode, colRecs, colP1P50, colP1P99, colHandMs, colP3Shr, colP3Min, colP3Gap, colP3Bnd, colNote},
 }
 
 // printer writes results as tables (one per scenario, flushed when the

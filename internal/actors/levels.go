@@ -118,9 +118,10 @@ type slotted interface {
 //     work earns that share of a start as credit (up to two starts' worth);
 //     a level whose credit reaches one start joins a FIFO of due levels,
 //     and the first eligible due level (ready work, under its WIP limit,
-//     allowed a slot) is started before any other. Starting a level spends
-//     one start of its credit (down to zero). A level kept back by its own
-//     WIP limit thus catches up when it may start again.
+//     allowed a slot) is started before any other, spending one start of
+//     its credit. Starts a level gets by priority (no higher level could
+//     start) cost it nothing. A level kept back by its own WIP limit thus
+//     catches up when it may start again.
 //
 // The bound: while a level with share s is eligible at every start, at
 // most ⌈1/s⌉ − 1 starts go by before it is due, and at most n − 1 due
@@ -349,16 +350,15 @@ func (p *levels) pick(limit int) (Runnable, int) {
 		}
 	}
 	l := &p.lv[chosen]
-	if l.share > 0 {
-		l.credit = max(0, l.credit-shareUnit)
+	if l.due {
+		// Taken from the due FIFO: it spends a start of credit, and goes
+		// to the back if what is left covers another. (A level picked by
+		// priority is never due, as a due eligible level comes first; such
+		// a start, which no higher level wanted, costs it nothing.)
+		l.credit -= shareUnit
+		l.due = l.credit >= shareUnit
 		if l.due {
-			// Taken from the due FIFO (a level picked by priority is
-			// never due: a due eligible level would have come first). It
-			// goes to the back if its credit covers another start.
-			l.due = l.credit >= shareUnit
-			if l.due {
-				p.due = append(p.due, chosen)
-			}
+			p.due = append(p.due, chosen)
 		}
 	}
 	for {
