@@ -315,8 +315,8 @@ func floodRun(o *options, n, conc int, mode string) (Result, error) {
 		P3Share: ptr(float64(p3Starts) / float64(p3Starts+p1Starts)), P1Rate: ptr(o.p1Rate),
 		Little: []LittleRow{row("P1", n, total, 0), row("P3", 0, n, 2)},
 	}
-	res.P3MaxGap = &maxGap
 	if mode == "priority" {
+		res.P3MaxGap = &maxGap
 		res.P3MinShare = ptr(floodLevels[2].MinShare)
 		bound := floodLevels[2].StarvationBound(1)
 		res.P3GapBound = &bound
