@@ -73,6 +73,7 @@ type level struct {
 	due           bool
 	ready         ring[entry]
 	queued        int // live entries in ready (stale ones are skipped)
+	stale         int // stale entries in ready: compacted when they outnumber the live ones
 	running       int
 	started       uint64
 }
@@ -219,11 +220,18 @@ func (s *Scheduler) pushLevelLocked(r Runnable, lvl int) {
 		sl := q.schedSlot()
 		lvl = int(sl.want.Load())
 		if sl.queued {
-			// Already queued: queued again only if higher (a raise).
+			// Already queued: queued again only if higher (a raise). The
+			// old entry is left behind, stale.
 			if lvl >= int(sl.at) {
 				return
 			}
-			p.lv[sl.at].queued--
+			old := &p.lv[sl.at]
+			old.queued--
+			old.stale++
+			if old.stale > old.queued+staleSlack {
+				sl.queued = false // its old entry goes with the other stale ones
+				old.compact(int(sl.at))
+			}
 		}
 		lvl = min(lvl, len(p.lv)-1)
 		sl.stamp++
@@ -367,6 +375,7 @@ func (p *levels) pick(limit int) (Runnable, int) {
 			panic("actors: a level counted ready work it did not have")
 		}
 		if !live(e, chosen) {
+			l.stale--
 			continue
 		}
 		if q, ok := e.r.(slotted); ok {
@@ -379,6 +388,25 @@ func (p *levels) pick(limit int) (Runnable, int) {
 		p.running++
 		return e.r, chosen
 	}
+}
+
+// staleSlack is how many stale entries a level's queue may hold beyond
+// its live ones before it is compacted. A level that is never popped (a
+// lower level starved by strict priority) while its heads keep being
+// raised would otherwise grow without bound.
+const staleSlack = 64
+
+// compact drops the stale entries of level lvl's queue, keeping the live
+// ones in order. s.mu is held.
+func (l *level) compact(lvl int) {
+	n := l.ready.len()
+	for range n {
+		e, _ := l.ready.pop()
+		if live(e, lvl) {
+			l.ready.push(e)
+		}
+	}
+	l.stale = 0
 }
 
 // finished counts the end of a Runnable started at lvl. s.mu is held.
