@@ -27,10 +27,8 @@ func TestLevelStaleEntriesAreBounded(t *testing.T) {
 	for k := range keys {
 		// A level-1 head, then a level-0 message behind it: the head is
 		// raised, and its level-1 entry goes stale.
-		g.Send([]Message[int]{
-			{Msg: k, Key: uint64(k), HasKey: true, Level: 1},
-			{Msg: k, Key: uint64(k), HasKey: true, Level: 0},
-		})
+		g.Send([]Message[int]{{Msg: k, Key: uint64(k), HasKey: true, Level: 1}}) // queued at level 1
+		g.Send([]Message[int]{{Msg: k, Key: uint64(k), HasKey: true, Level: 0}}) // raises it
 	}
 	s.mu.Lock()
 	l := &s.levels.lv[1]
