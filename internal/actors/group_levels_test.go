@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/orderly-go/orderly/internal/actors"
-	"github.com/stretchr/testify/require"
+	"github.com/stretchr/testify/assert"
 	"pgregory.net/rapid"
 )
 
@@ -260,19 +260,19 @@ func TestGroupLevelsInheritanceByKey(t *testing.T) {
 		w.send(lmsg{id: 1, level: 2, keys: []int{1}}) // waits for level 2's slot
 		synctest.Wait()
 		w.mu.Lock()
-		require.NotContains(t, w.started, 1)
+		assert.NotContains(t, w.started, 1)
 		w.mu.Unlock()
 		w.send(lmsg{id: 2, level: 0, keys: []int{1}}) // behind it on its key
 		synctest.Wait()
 		w.mu.Lock()
-		require.Contains(t, w.started, 1, "the head was raised to level 0")
-		require.Equal(t, 0, w.started[1])
+		assert.Contains(t, w.started, 1, "the head was raised to level 0")
+		assert.Equal(t, 0, w.started[1])
 		w.mu.Unlock()
 		w.releaseRunning(1) // message 1
 		synctest.Wait()
 		w.mu.Lock()
-		require.Equal(t, 0, w.started[2])
-		require.Equal(t, []int{0, 1, 2}, w.order)
+		assert.Equal(t, 0, w.started[2])
+		assert.Equal(t, []int{0, 1, 2}, w.order)
 		w.mu.Unlock()
 		for w.releaseRunning(0) {
 			synctest.Wait()
@@ -297,24 +297,24 @@ func TestGroupLevelsInheritanceThroughKeys(t *testing.T) {
 		w.send(lmsg{id: 4, level: 1, keys: []int{1}}) // waits for 2 on key 1
 		synctest.Wait()
 		w.mu.Lock()
-		require.Equal(t, 1, w.started[1], "message 1 runs for message 4, through message 2")
+		assert.Equal(t, 1, w.started[1], "message 1 runs for message 4, through message 2")
 		w.mu.Unlock()
 		w.releaseRunning(1)
 		synctest.Wait()
 		w.mu.Lock()
-		require.Equal(t, 1, w.started[2])
+		assert.Equal(t, 1, w.started[2])
 		w.mu.Unlock()
 		w.releaseRunning(1)
 		synctest.Wait()
 		w.mu.Lock()
-		require.Equal(t, 1, w.started[4])
-		require.NotContains(t, w.started, 3, "message 3 waits for its level's slot: nothing high waits for it")
+		assert.Equal(t, 1, w.started[4])
+		assert.NotContains(t, w.started, 3, "message 3 waits for its level's slot: nothing high waits for it")
 		w.mu.Unlock()
 		for w.releaseRunning(0) {
 			synctest.Wait()
 		}
 		w.mu.Lock()
-		require.Equal(t, 2, w.started[3])
+		assert.Equal(t, 2, w.started[3])
 		w.mu.Unlock()
 	})
 }
@@ -329,18 +329,18 @@ func TestGroupLevelsWakeAllHurries(t *testing.T) {
 		w.send(lmsg{id: 1, level: 1, keys: []int{1}}, lmsg{id: 2, level: 1, keys: []int{1}}, lmsg{id: 3, level: 1})
 		synctest.Wait()
 		w.mu.Lock()
-		require.Len(t, w.started, 1)
+		assert.Len(t, w.started, 1)
 		w.mu.Unlock()
 		w.g.WakeAll()
 		synctest.Wait()
 		w.mu.Lock()
-		require.Equal(t, 0, w.started[1])
-		require.Equal(t, 0, w.started[3])
+		assert.Equal(t, 0, w.started[1])
+		assert.Equal(t, 0, w.started[3])
 		w.mu.Unlock()
 		w.releaseRunning(1) // message 1: message 2 follows at level 0
 		synctest.Wait()
 		w.mu.Lock()
-		require.Equal(t, 0, w.started[2])
+		assert.Equal(t, 0, w.started[2])
 		w.mu.Unlock()
 		for w.releaseRunning(0) {
 			synctest.Wait()

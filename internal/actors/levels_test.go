@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/orderly-go/orderly/internal/actors"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 )
@@ -332,7 +333,7 @@ func TestLevelSchedulerHighestFirst(t *testing.T) {
 		for _, p := range h.starts[1:] {
 			got = append(got, fmt.Sprintf("%d:%d", p.level, p.id))
 		}
-		require.Equal(t, []string{"0:4", "0:6", "1:2", "1:5", "2:1", "2:3"}, got)
+		assert.Equal(t, []string{"0:4", "0:6", "1:2", "1:5", "2:1", "2:3"}, got)
 	})
 }
 
@@ -347,8 +348,8 @@ func TestLevelSchedulerWIPLimitLetsLowerLevelsRun(t *testing.T) {
 		}
 		synctest.Wait()
 		h.mu.Lock()
-		require.Equal(t, []int{1, 2}, h.model.running, "level 0 is held at 1, level 1 at 2")
-		require.Equal(t, []int{2, 1}, h.model.queued)
+		assert.Equal(t, []int{1, 2}, h.model.running, "level 0 is held at 1, level 1 at 2")
+		assert.Equal(t, []int{2, 1}, h.model.queued)
 		h.mu.Unlock()
 		st := h.sched.LevelStats()
 		require.Equal(t, 1, st[0].Running)
@@ -370,12 +371,12 @@ func TestLevelSchedulerReservationHeldForItsLevel(t *testing.T) {
 		}
 		synctest.Wait()
 		h.mu.Lock()
-		require.Equal(t, []int{0, 2}, h.model.running, "level 1 leaves level 0's reserved slot free")
+		assert.Equal(t, []int{0, 2}, h.model.running, "level 1 leaves level 0's reserved slot free")
 		h.mu.Unlock()
 		h.submit(0)
 		synctest.Wait()
 		h.mu.Lock()
-		require.Equal(t, []int{1, 2}, h.model.running, "level 0 started at once")
+		assert.Equal(t, []int{1, 2}, h.model.running, "level 0 started at once")
 		h.mu.Unlock()
 		for h.releaseAt(0) {
 			synctest.Wait()
