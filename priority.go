@@ -62,11 +62,12 @@ type PriorityLevel struct {
 }
 
 // StarvationBound is the most handler starts in a row that may go to
-// other levels while a level with this MinShare waits ready, when levels
-// of the engine's levels have a MinShare (see MinShare). It is -1 when
-// MinShare is 0: no bound.
-func (l PriorityLevel) StarvationBound(levels int) int {
-	return actors.ShareBound(l.MinShare, levels)
+// other levels while a level with this MinShare has records ready, is
+// under its WIP limit and may take a free slot, when withShare of the
+// engine's levels have a MinShare: ⌈1/MinShare⌉ + withShare − 2. It is -1
+// when MinShare is 0: no bound.
+func (l PriorityLevel) StarvationBound(withShare int) int {
+	return actors.ShareBound(l.MinShare, withShare)
 }
 
 // PriorityOf says how a record's priority level is found: from its topic

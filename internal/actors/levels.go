@@ -165,15 +165,6 @@ func NewLevelScheduler(limit int, idle time.Duration, onPanic PanicHandler, cfg 
 	return s
 }
 
-// Levels is the number of priority levels: 1 for a scheduler made by
-// NewScheduler.
-func (s *Scheduler) Levels() int {
-	if s.levels == nil {
-		return 1
-	}
-	return len(s.levels.lv)
-}
-
 // LevelStats describes one level of a scheduler.
 type LevelStats struct {
 	Running int    // Runnables of the level running now
