@@ -650,3 +650,36 @@ func TestPrioritiesProperty(t *testing.T) {
 		}
 	})
 }
+
+// At-most-once holds taken records until their commit, then queues them:
+// each still runs at its own level, and every level's credit comes back.
+func TestPrioritiesAtMostOnce(t *testing.T) {
+	log := memory.NewLog()
+	require.NoError(t, log.CreateTopic("t", 2))
+	var starts startLog
+	eng, err := orderly.New(log.Member("g", []string{"t"}, memory.WithFetchBuffer(7)), orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
+		starts.add(r, infoOf(ctx))
+		return nil
+	}), orderly.WithAtMostOnce(), orderly.WithLogger(quiet), orderly.WithHooks(infoHook{}),
+		orderly.WithPriorities(orderly.PriorityFunc(levelFromValue),
+			orderly.PriorityLevel{WIP: 4}, orderly.PriorityLevel{WIP: 2}, orderly.PriorityLevel{WIP: 1}))
+	require.NoError(t, err)
+	stop := sync.OnceValue(running(t, eng))
+	defer stop()
+	const n = 300
+	for i := range n {
+		_, err := log.ProduceTo("t", int32(i%2), []byte(fmt.Sprint("k", i%17)), []byte(fmt.Sprintf("%d|%d", (i/3)%3, i)))
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { v, _ := starts.snapshot(); return len(v) == n }, 20*time.Second, time.Millisecond)
+	values, infos := starts.snapshot()
+	for i, v := range values {
+		var l int
+		fmt.Sscan(strings.SplitN(v, "|", 2)[0], &l)
+		require.Equal(t, l, infos[i].Priority, v)
+	}
+	require.NoError(t, stop())
+	for _, lv := range eng.Stats().Levels {
+		require.Zero(t, lv.HeldRecords)
+	}
+}
