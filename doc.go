@@ -124,13 +124,32 @@
 // loop. Stats counts attempts and records separately; hooks report each
 // step.
 //
+// # Priorities
+//
+// WithPriorities gives records priority levels (0 the highest), from their
+// topic (PriorityByTopic), a header (PriorityByHeader) or a function
+// (PriorityFunc). Ready records then start highest level first, each level
+// within its work-in-progress limit (the most of its calls in flight at
+// once), its reserved slots (which no other level takes) and the minimum
+// shares of the lower levels, which bound how long a flood of higher work
+// can keep them waiting (PriorityLevel.StarvationBound). Key order still
+// wins: a record never overtakes an earlier one of its key; instead the
+// earlier one runs at the higher level (priority inheritance). Each level
+// holds credit from its own slice of the engine buffer, so a flood of low
+// work never takes the credit high work needs. A record whose level cannot
+// be determined runs at the lowest level, with a warning. Little's law
+// sizes the limits: a level that must carry λ records a second with
+// handlers of mean latency W needs a WIP limit of at least λ × W.
+//
 // # Observability
 //
 // Stats reports in-flight counts, held records, paused partitions with
-// their reasons and per-partition watermarks. Inspect answers "why has it
-// stopped?": for each partition, the record holding its watermark back and
-// what it is doing or waiting for, the keys holding the most, and every
-// pause reason; package inspect serves it as a live page and JSON. Hooks
-// (WithHooks) report dispatch, attempts, retries, dead letters, pauses and
-// commits; package tracing implements them with OpenTelemetry.
+// their reasons and per-partition watermarks, and per priority level its
+// calls in flight, ready records and held credit (Stats.Levels). Inspect
+// answers "why has it stopped?": for each partition, the record holding
+// its watermark back and what it is doing or waiting for, the keys holding
+// the most, and every pause reason; package inspect serves it as a live
+// page and JSON. Hooks (WithHooks) report dispatch, attempts, retries,
+// dead letters, pauses and commits, with each record's priority level;
+// package tracing implements them with OpenTelemetry.
 package orderly

@@ -50,6 +50,8 @@ type Engine struct {
 	breaker *breaker // nil without WithCircuitBreaker
 	chain   chain    // the failure chain: the user's policies in order
 
+	prio *priorities // nil without WithPriorities
+
 	inFlight atomic.Int64  // handler calls running
 	failed   atomic.Uint64 // handler calls that returned an error or panicked
 	retried  atomic.Uint64 // failed attempts that were retried
@@ -90,6 +92,11 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 	if cfg.parking && cfg.deadLetter == nil {
 		return nil, invalid("WithKeyParking needs WithDeadLetter: parked records go to the dead-letter sink")
 	}
+	if cfg.priorities != nil {
+		if err := cfg.priorities.check(&cfg); err != nil {
+			return nil, err
+		}
+	}
 	for i := len(cfg.middleware) - 1; i >= 0; i-- {
 		var wrapped Handler
 		if err := protect(func() error { wrapped = cfg.middleware[i](h); return nil }); err != nil {
@@ -124,11 +131,14 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 	if cfg.parking {
 		e.chain.parkFor = cfg.parkFor
 	}
-	e.sched = actors.NewScheduler(cfg.concurrency, 0, e.escapedPanic)
+	e.sched = newScheduler(&cfg, e.escapedPanic)
 	e.records = backpressure.NewCredits(int64(cfg.engine.records), lowMark(int64(cfg.engine.records), cfg.lowMark),
 		func() { e.resumeAll(backpressure.ReasonEngineRecords) })
 	e.bytes = backpressure.NewCredits(cfg.engine.bytes, lowMark(cfg.engine.bytes, cfg.lowMark),
 		func() { e.resumeAll(backpressure.ReasonEngineBytes) })
+	if cfg.priorities != nil {
+		e.prio = newPriorities(e, cfg.priorities)
+	}
 	return e, nil
 }
 

@@ -41,6 +41,13 @@ type RecordInfo struct {
 	// DeadLetterTopic is where a dead-letter write goes, when the sink
 	// names it (see DeadLetterTopicNamer); set for dead-letter hooks only.
 	DeadLetterTopic string
+	// Priority is the record's priority level (WithPriorities; 0 is the
+	// highest). It is 0 without priorities.
+	Priority int
+	// RunPriority is the level the current step runs at: Priority, or a
+	// higher level (a lower number) inherited from a record that waits
+	// for this one on its keys. At dispatch it is Priority.
+	RunPriority int
 }
 
 // Outcome is how a record's journey through the engine ended.

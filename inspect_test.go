@@ -327,6 +327,28 @@ func TestInspectNamesARecordWaitingForASlot(t *testing.T) {
 	require.NoError(t, stop())
 }
 
+// With priority levels, a record waiting in its level's ready queue is
+// named as waiting for a slot too.
+func TestInspectNamesARecordWaitingForASlotAtItsLevel(t *testing.T) {
+	log := memory.NewLog()
+	require.NoError(t, log.CreateTopic("t", 2))
+	h := newGatedHandler("hog")
+	eng, err := orderly.New(log.Member("g", []string{"t"}), h, orderly.WithMaxConcurrency(1), orderly.WithLogger(quiet),
+		orderly.WithPriorities(orderly.PriorityFunc(func(r *orderly.Record) (int, bool) { return int(r.Partition), true }),
+			orderly.PriorityLevel{WIP: orderly.UnlimitedWIP}, orderly.PriorityLevel{WIP: orderly.UnlimitedWIP}))
+	require.NoError(t, err)
+	stop := running(t, eng)
+	produce(t, log, "t", 1, "hog")
+	require.Equal(t, int64(0), receive(t, h.started))
+	produce(t, log, "t", 0, "waiting")
+
+	pi, _ := inspected(t, eng, 0, func(pi orderly.PartitionInspection) bool { return pi.Blocking != nil })
+	require.Equal(t, orderly.RecordReady, pi.Blocking.State)
+	require.Equal(t, "waiting", pi.Blocking.Key)
+	close(h.gate)
+	require.NoError(t, stop())
+}
+
 // A failed record on its way to the dead-letter sink, and the later
 // records of its key, parked after it, are named as such; the parked key
 // is listed until it is released.

@@ -46,6 +46,7 @@ type config struct {
 	attemptTimeout time.Duration
 	rateLimit      *rateLimit
 	partitionRate  *rateLimit
+	priorities     *priorityConfig // WithPriorities; nil without
 	errs           []error
 }
 

@@ -65,6 +65,8 @@ type partition struct {
 	// Owned by the dispatcher.
 	msgs    []actors.Message[task]
 	pending []*Record // at-most-once: registered as done, waiting for their commit
+
+	prio partitionPriority // WithPriorities: levels found and taken, warnings; owned by the dispatcher
 }
 
 // counts are the engine's record counters, kept per partition under the
@@ -94,6 +96,8 @@ type task struct {
 	attempt    int       // handler calls made
 	outcome    Outcome   // how the journey ended; read by done
 	admitted   bool      // a rate-limit token is already reserved for the next attempt
+	level      uint8     // priority level (WithPriorities); 0 without
+	runLevel   uint8     // the level the current step runs at: level, or a higher one inherited
 	keys       []string  // the record's keys, when parking needs them
 	fail       *failure  // nil until the record first fails
 	born       int64     // dispatch stamp for Inspect (dispatchStamp)
@@ -137,10 +141,13 @@ func newPartition(e *Engine, c Claim) *partition {
 	p.window = backpressure.NewCredits(int64(cfg.maxUncommitted), lowMark(int64(cfg.maxUncommitted), cfg.lowMark),
 		func() { p.valve.Set(backpressure.ReasonUncommitted, false) })
 	p.group = actors.NewGroup(e.sched, actors.GroupConfig[task]{
-		Receive: func(t *task) (time.Duration, bool) { return e.chain.step(p, t) },
-		Done:    p.done,
-		High:    actors.Load{Messages: cfg.key.records, Weight: cfg.key.bytes},
-		Low:     actors.Load{Messages: int(lowMark(int64(cfg.key.records), cfg.lowMark)), Weight: lowMark(cfg.key.bytes, cfg.lowMark)},
+		ReceiveAt: func(t *task, level int) (time.Duration, bool) {
+			t.runLevel = uint8(level)
+			return e.chain.step(p, t)
+		},
+		Done: p.done,
+		High: actors.Load{Messages: cfg.key.records, Weight: cfg.key.bytes},
+		Low:  actors.Load{Messages: int(lowMark(int64(cfg.key.records), cfg.lowMark)), Weight: lowMark(cfg.key.bytes, cfg.lowMark)},
 		OnOver: func(over int, seq uint64) {
 			p.valve.SetIfNewer(backpressure.ReasonKey, over > 0, seq)
 		},
@@ -280,6 +287,9 @@ func (p *partition) dispatch(b []*Record) error {
 // claim) as long as needed, with the oversized-record rule of Credits. It
 // returns how many records it took credits for.
 func (p *partition) take(b []*Record) (int, error) {
+	if p.e.prio != nil {
+		return p.takeLeveled(b)
+	}
 	n := int64(len(b))
 	var size int64
 	for _, r := range b {
@@ -366,9 +376,13 @@ func (p *partition) send(b []*Record, register bool) {
 		m := actors.Message[task]{Msg: task{rec: r, offset: r.Offset, size: r.Size(), dispatched: now, born: born}}
 		m.Weight = m.Msg.size
 		e.route(r, &m)
+		if e.prio != nil {
+			m.Level = p.prio.nextLevel()
+			m.Msg.level, m.Msg.runLevel = m.Level, m.Level
+		}
 		msgs = append(msgs, m)
 		if len(e.cfg.hooks.dispatched) > 0 {
-			info := RecordInfo{Group: e.group, Dispatched: now}
+			info := RecordInfo{Group: e.group, Dispatched: now, Priority: int(m.Level), RunPriority: int(m.Level)}
 			for _, h := range e.cfg.hooks.dispatched {
 				e.guard("HookRecordDispatched", func() { h.OnRecordDispatched(r, info) })
 			}
@@ -442,6 +456,9 @@ func (p *partition) flushPending() {
 		p.group.Lock()
 		for _, r := range p.pending {
 			p.releaseLocked(r.Size())
+			if p.e.prio != nil {
+				p.e.prio.release(p.prio.nextLevel(), r.Size())
+			}
 		}
 		p.group.Unlock()
 	} else {
@@ -479,6 +496,9 @@ func (p *partition) done(t *task) {
 		p.counts.failed++
 	}
 	p.releaseLocked(t.size)
+	if p.e.prio != nil {
+		p.e.prio.release(t.level, t.size)
+	}
 }
 
 // releaseLocked gives back one record's credits. The group's lock is held.
@@ -578,7 +598,8 @@ func (p *partition) stats() PartitionStats {
 }
 
 func (p *partition) info(t *task) RecordInfo {
-	return RecordInfo{Group: p.e.group, Dispatched: t.dispatched, Attempt: t.attempt}
+	return RecordInfo{Group: p.e.group, Dispatched: t.dispatched, Attempt: t.attempt,
+		Priority: int(t.level), RunPriority: int(t.runLevel)}
 }
 
 // release unparks key on this partition (Engine.ReleaseKey).

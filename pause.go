@@ -1,6 +1,10 @@
 package orderly
 
-import "github.com/orderly-go/orderly/internal/backpressure"
+import (
+	"slices"
+
+	"github.com/orderly-go/orderly/internal/backpressure"
+)
 
 // PauseReason says why a partition's fetching is paused. Stats and
 // HookPartitionPaused report every reason in force. The values are short
@@ -27,6 +31,12 @@ const (
 	PauseUncommitted PauseReason = "uncommitted"
 	// PauseBreaker: the circuit breaker is open (WithCircuitBreaker).
 	PauseBreaker PauseReason = "breaker"
+	// PausePriorityRecords: a priority level's slice of the engine
+	// buffer holds its records' worth (WithPriorities, PriorityLevel's
+	// Buffer). Stats.Levels shows which level is full.
+	PausePriorityRecords PauseReason = "priority-records"
+	// PausePriorityBytes: a priority level's slice holds its bytes' worth.
+	PausePriorityBytes PauseReason = "priority-bytes"
 )
 
 // pauseReasons maps the internal reasons to the public ones.
@@ -44,13 +54,23 @@ func pauseReasonsOf(rs []backpressure.Reason) []PauseReason {
 	if len(rs) == 0 {
 		return nil
 	}
-	out := make([]PauseReason, len(rs))
-	for i, r := range rs {
+	out := make([]PauseReason, 0, len(rs))
+	for _, r := range rs {
+		var pr PauseReason
 		if int(r) < len(pauseReasons) && pauseReasons[r] != "" {
-			out[i] = pauseReasons[r]
+			pr = pauseReasons[r]
+		} else if _, bytes, ok := r.Level(); ok {
+			pr = PausePriorityRecords
+			if bytes {
+				pr = PausePriorityBytes
+			}
+			if slices.Contains(out, pr) {
+				continue // several levels' slices: one reason
+			}
 		} else {
-			out[i] = PauseReason(r.String())
+			pr = PauseReason(r.String())
 		}
+		out = append(out, pr)
 	}
 	return out
 }

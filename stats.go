@@ -27,6 +27,9 @@ type Stats struct {
 	Partitions   []PartitionStats
 	PausedTotal  int    // partitions paused now
 	EngineLimits Limits // the engine buffer (WithEngineBuffer)
+	// Levels describes each priority level, highest first
+	// (WithPriorities); nil without priorities.
+	Levels []LevelStats
 }
 
 // StuckRecord is a handler call running past twice its attempt timeout
@@ -80,6 +83,7 @@ func (e *Engine) Stats() Stats {
 	s.EngineLimits = Limits{Records: e.records.High(), Bytes: e.bytes.High()}
 	s.StuckRecords = e.stuckRecords(time.Now())
 	s.BreakerOpen = e.breaker != nil && e.breaker.isOpen()
+	s.Levels = e.levelStats()
 	// The counters of live partitions and of ended ones, under e.mu: a
 	// partition moves its counts to e.ended as it leaves the list, under
 	// the same lock, so none is counted twice or missed.

@@ -29,6 +29,9 @@ type options struct {
 	inspect     inspection
 	source      string
 	client      string
+	p1Rate      float64
+
+	concurrencySet bool // -concurrency was given (priority-flood has its own default)
 }
 
 func (o *options) recordsOr(def int) int {
@@ -54,6 +57,7 @@ var scenarios = []struct {
 	{"kafka-overhead", 1_000_000, runKafkaOverhead},
 	{"pc-table-kafka", 10000, runPCTableKafka},
 	{"poison", 20000, runPoison},
+	{"priority-flood", 10000, runPriorityFlood},
 }
 
 // scenarioList lists the scenarios' names, with their default record
@@ -105,6 +109,7 @@ func run(args []string, stdout io.Writer) error {
 		o.inspect = in
 		return err
 	})
+	fs.Float64Var(&o.p1Rate, "p1-rate", 2000, "priority-flood: P1 records produced per second during the burst (0: all at once)")
 	fs.BoolVar(&o.inProcess, "in-process", false, "keys-1m: run in this process instead of a fresh child process (the child protocol uses it)")
 	fs.Usage = func() { usage(os.Stderr, fs) }
 	if err := fs.Parse(args); err != nil {
@@ -124,6 +129,7 @@ func run(args []string, stdout io.Writer) error {
 	if o.concurrency < 1 {
 		return fmt.Errorf("-concurrency must be ≥ 1")
 	}
+	fs.Visit(func(f *flag.Flag) { o.concurrencySet = o.concurrencySet || f.Name == "concurrency" })
 
 	var todo []func(*options, *printer) error
 	for _, s := range scenarios {

@@ -52,6 +52,20 @@ type Result struct {
 	OtherSeconds       float64 `json:"other_seconds,omitempty"`
 	OtherRecordsPerSec float64 `json:"other_records_per_sec,omitempty"`
 
+	// priority-flood: P1 latency (produce → handler start), the handler's
+	// measured mean latency, P3's share of the handler starts while P1
+	// arrived, the P1 arrival rate (0: all at once), P3's configured
+	// minimum share, and Little's law per level.
+	P1P50Ms    *float64    `json:"p1_p50_ms,omitempty"`
+	P1P99Ms    *float64    `json:"p1_p99_ms,omitempty"`
+	HandlerMs  *float64    `json:"handler_ms,omitempty"`
+	P3Share    *float64    `json:"p3_share,omitempty"`
+	P1Rate     *float64    `json:"p1_rate,omitempty"`
+	P3MinShare *float64    `json:"p3_min_share,omitempty"`
+	P3MaxGap   *int        `json:"p3_max_gap,omitempty"`   // the most P1 starts in a row between two P3 starts
+	P3GapBound *int        `json:"p3_gap_bound,omitempty"` // the stated bound on it (PriorityLevel.StarvationBound)
+	Little     []LittleRow `json:"little,omitempty"`
+
 	Note string `json:"note,omitempty"`
 }
 
@@ -89,7 +103,28 @@ var (
 	colOSecs  = column{Head: "other_seconds", Cell: func(r Result) string { return report.Float(r.OtherSeconds, 3) }}
 	colORate  = column{Head: "other_records/s", Cell: func(r Result) string { return report.Float(r.OtherRecordsPerSec, 0) }}
 	colNote   = column{Head: "note", Cell: func(r Result) string { return r.Note }}
+	colP1P50  = column{Head: "p1_p50_ms", Cell: func(r Result) string { return ptrCell(r.P1P50Ms, 2) }}
+	colP1P99  = column{Head: "p1_p99_ms", Cell: func(r Result) string { return ptrCell(r.P1P99Ms, 2) }}
+	colHandMs = column{Head: "handler_ms", Cell: func(r Result) string { return ptrCell(r.HandlerMs, 3) }}
+	colP3Shr  = column{Head: "p3_share", Cell: func(r Result) string { return ptrCell(r.P3Share, 3) }}
+	colP3Min  = column{Head: "p3_min_share", Cell: func(r Result) string { return ptrCell(r.P3MinShare, 2) }}
+	colP3Gap  = column{Head: "p3_max_gap", Cell: func(r Result) string { return intPtrCell(r.P3MaxGap) }}
+	colP3Bnd  = column{Head: "p3_gap_bound", Cell: func(r Result) string { return intPtrCell(r.P3GapBound) }}
 )
+
+func intPtrCell(v *int) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.Itoa(*v)
+}
+
+func ptrCell(v *float64, prec int) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*v, 'f', prec, 64)
+}
 
 // columns lists what the table of a scenario shows.
 var columns = map[string][]column{
@@ -98,6 +133,7 @@ var columns = map[string][]column{
 	"tracing-overhead": {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
 	"keys-1m":          {colMode, colKeys, colParts, colRecs, colSecs, colRate, colBase, colPeak, colNote},
 	"hot-key":          {colMode, colKeys, colParts, colRecs, colOther, colOSecs, colORate, colSecs, colLimit, colEff, colRatio, colNote},
+	"priority-flood":   {colMode, colRecs, colP1P50, colP1P99, colHandMs, colP3Shr, colP3Min, colP3Gap, colP3Bnd, colNote},
 }
 
 // printer writes results as tables (one per scenario, flushed when the

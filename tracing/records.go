@@ -234,7 +234,8 @@ func (h *Hooks) startProcess(ctx context.Context, r *orderly.Record, info orderl
 		info.Started = time.Now() // the engine did not read the clock (WantsStartTime)
 	}
 	span.SetAttributes(p.spanAttrs...)
-	span.SetAttributes(semconv.MessagingKafkaOffset(int(r.Offset)), semconv.MessagingMessageBodySize(len(r.Value)))
+	span.SetAttributes(semconv.MessagingKafkaOffset(int(r.Offset)), semconv.MessagingMessageBodySize(len(r.Value)),
+		PriorityKey.Int(info.Priority))
 	if r.Key != nil && utf8.Valid(r.Key) {
 		span.SetAttributes(semconv.MessagingKafkaMessageKey(string(r.Key)))
 	}

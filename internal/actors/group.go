@@ -20,6 +20,12 @@ type GroupConfig[M any] struct {
 	// retryAfter, its keys still blocked.
 	Receive func(m *M) (retryAfter time.Duration, retry bool)
 
+	// ReceiveAt is Receive for an owner that wants to know the priority
+	// level the message runs at: its own level (Message.Level) or a
+	// higher one inherited from a message queued behind it (see Group).
+	// Exactly one of Receive and ReceiveAt must be set.
+	ReceiveAt func(m *M, level int) (retryAfter time.Duration, retry bool)
+
 	// Done, if set, is called with the group's lock held once Receive is
 	// finished with a message (it returned without asking for a retry, or
 	// panicked), before the message's keys move on. It is where the owner
@@ -43,7 +49,8 @@ type GroupConfig[M any] struct {
 	// Turn is the most messages of one key a worker receives back to back
 	// before it yields to other ready work (the "throughput" of Akka and
 	// protoactor dispatchers): a burst on one key costs one scheduling, not
-	// one per message. ≤ 0 means 16.
+	// one per message. ≤ 0 means 16. On a scheduler with levels it is 1:
+	// every message is a scheduling decision.
 	Turn int
 }
 
@@ -63,6 +70,10 @@ type Message[M any] struct {
 	Keys   []uint64
 	Key    uint64
 	HasKey bool
+	// Level is the message's priority level on a scheduler with levels
+	// (0 is the highest; levels beyond the scheduler's count as its
+	// lowest). Ignored by a scheduler without levels.
+	Level uint8
 }
 
 // Group runs messages in per-key order on a Scheduler.
@@ -82,6 +93,15 @@ type Message[M any] struct {
 // and runs once it heads all of them; while it waits, those keys hold no
 // goroutine. A worker that finishes a message whose key has the next
 // message ready runs that one too, up to Turn in a row.
+//
+// On a scheduler with levels (NewLevelScheduler) a ready message is
+// queued at its level, raised by priority inheritance: a message runs at
+// the highest level of every message that waits for it, directly (queued
+// behind it on one of its keys) or through others (queued behind a
+// message that waits for it on another key). A message already queued
+// is raised when a higher one comes to wait for it; one already running
+// keeps the level it started at. So a high-priority message is never
+// stuck behind a lower key head that waits for a lower level's slot.
 //
 // Messages are stored by value in envelopes the group recycles, and
 // Receive gets a pointer to the stored value, so a message's state
@@ -107,7 +127,10 @@ type Group[M any] struct {
 	freeKeys []*keyActor[M]          // passivated actors kept for reuse
 	freeEnvs []*envelope[M]          // finished envelopes kept for reuse
 	delayed  map[*envelope[M]]*time.Timer
-	wakeNow  bool // set by WakeAll: later retries are not delayed
+	wakeNow  bool           // set by WakeAll: later retries are not delayed
+	hurry    bool           // set by WakeAll on a scheduler with levels: every message is queued at level 0
+	leveled  bool           // the scheduler has levels; immutable
+	work     []boostItem[M] // raiseAhead's work list, kept for its storage
 	ready    []Runnable
 	over     int    // keys over their high mark
 	overSeq  uint64 // bumped on every change of over
@@ -126,35 +149,58 @@ const (
 )
 
 type keyActor[M any] struct {
-	queue ring[*envelope[M]] // the head is running or waiting on other keys
-	load  Load
-	over  bool
+	queue  ring[*envelope[M]] // the head is running or waiting on other keys
+	pushed uint64             // messages ever pushed: with queue.len(), places an envelope by its seq
+	load   Load
+	over   bool
 }
 
 type envelope[M any] struct {
+	slot    // scheduling state on a scheduler with levels; want is guarded by g.mu
 	g       *Group[M]
 	msg     M
 	weight  int64
-	key     uint64   // the only key, when keys is nil and nkeys == 1
-	keys    []uint64 // all keys, when there are two or more
+	key     uint64 // the only key, when nkeys == 1
 	nkeys   int
-	waiting int            // keys at whose head this message is not yet; guarded by g.mu
-	actor   *keyActor[M]   // the only key's actor, when nkeys == 1: finish needs no lookup
-	actors  []*keyActor[M] // every key's actor, when nkeys ≥ 2
+	waiting int          // keys at whose head this message is not yet; guarded by g.mu
+	actor   *keyActor[M] // the only key's actor, when nkeys == 1: finish needs no lookup
+	links   []link[M]    // every key, when there are two or more
 	// prev and next link a message with no key into the group's loose
 	// list; guarded by g.mu.
 	prev, next *envelope[M]
 }
 
+// link is one of a message's keys: the key, its actor, and the actor's
+// pushed count when the message was pushed, which places the message in
+// the actor's queue (raiseAhead needs it, on a scheduler with levels).
+type link[M any] struct {
+	key uint64
+	a   *keyActor[M]
+	seq uint64
+}
+
+func (env *envelope[M]) schedSlot() *slot { return &env.slot }
+
+// boostItem is a key's queue position whose predecessors may need
+// raising to a level (see raiseAhead).
+type boostItem[M any] struct {
+	a   *keyActor[M]
+	pos int
+}
+
 // NewGroup returns a group that receives messages on sched.
 func NewGroup[M any](sched *Scheduler, cfg GroupConfig[M]) *Group[M] {
-	if sched == nil || cfg.Receive == nil {
-		panic("actors: NewGroup needs a scheduler and a Receive function")
+	if sched == nil || (cfg.Receive == nil) == (cfg.ReceiveAt == nil) {
+		panic("actors: NewGroup needs a scheduler and one of Receive and ReceiveAt")
 	}
 	if cfg.Turn <= 0 {
 		cfg.Turn = DefaultTurn
 	}
-	return &Group[M]{sched: sched, cfg: cfg,
+	leveled := sched.levels != nil
+	if leveled {
+		cfg.Turn = 1
+	}
+	return &Group[M]{sched: sched, cfg: cfg, leveled: leveled,
 		keys: make(map[uint64]*keyActor[M]), delayed: make(map[*envelope[M]]*time.Timer)}
 }
 
@@ -166,6 +212,11 @@ func (g *Group[M]) Lock() { g.mu.Lock() }
 // Unlock submits what SendLocked made ready and releases the lock. Key
 // over-counts that changed are reported to OnOver after the release.
 func (g *Group[M]) Unlock() {
+	if g.hurry {
+		for _, r := range g.ready {
+			r.(*envelope[M]).want.Store(0)
+		}
+	}
 	g.sched.SubmitAll(g.ready)
 	clear(g.ready)
 	g.ready = g.ready[:0]
@@ -195,18 +246,18 @@ func (g *Group[M]) SendLocked(m *Message[M]) {
 	env.msg, env.weight = m.Msg, m.Weight
 	switch {
 	case len(m.Keys) >= 2:
-		env.keys = dedupe(m.Keys)
-		env.nkeys = len(env.keys)
+		env.links = dedupe[M](m.Keys)
+		env.nkeys = len(env.links)
 		if env.nkeys == 1 {
-			env.key, env.keys = env.keys[0], nil
+			env.key, env.links = env.links[0].key, nil
 		}
 	case len(m.Keys) == 1:
 		env.key, env.nkeys = m.Keys[0], 1
 	case m.HasKey:
 		env.key, env.nkeys = m.Key, 1
 	}
-	if env.nkeys >= 2 {
-		env.actors = make([]*keyActor[M], env.nkeys)
+	if g.leveled {
+		env.want.Store(uint32(m.Level))
 	}
 	for i := 0; i < env.nkeys; i++ {
 		k := env.keyAt(i)
@@ -218,12 +269,13 @@ func (g *Group[M]) SendLocked(m *Message[M]) {
 		case a.queue.len() == 0:
 			g.idle-- // an idle key comes back
 		}
-		if env.actors != nil {
-			env.actors[i] = a
+		if env.links != nil {
+			env.links[i].a, env.links[i].seq = a, a.pushed
 		} else {
 			env.actor = a
 		}
 		a.queue.push(env)
+		a.pushed++
 		if a.queue.len() > 1 {
 			env.waiting++
 		}
@@ -240,7 +292,47 @@ func (g *Group[M]) SendLocked(m *Message[M]) {
 	}
 	if env.waiting == 0 {
 		g.ready = append(g.ready, env)
+	} else if g.leveled {
+		for i := 0; i < env.nkeys; i++ {
+			a := env.actor
+			if env.links != nil {
+				a = env.links[i].a
+			}
+			g.raiseAhead(a, a.queue.len()-1, uint32(m.Level))
+		}
 	}
+}
+
+// raiseAhead raises every message ahead of position pos in a's queue to
+// level lvl (priority inheritance), and, through the other keys of each
+// message it raises, every message those wait for. g.mu is held.
+//
+// Within a key's queue the wanted levels never decrease from head to tail
+// (a message is at least as high as everything queued behind it on any of
+// its keys), so the walk back from pos stops at the first message already
+// at lvl or higher; each message is raised at most once per level, so the
+// cost is amortized over the messages sent.
+func (g *Group[M]) raiseAhead(a *keyActor[M], pos int, lvl uint32) {
+	work := append(g.work[:0], boostItem[M]{a, pos})
+	for len(work) > 0 {
+		it := work[len(work)-1]
+		work = work[:len(work)-1]
+		for i := it.pos - 1; i >= 0; i-- {
+			x := it.a.queue.at(i)
+			if x.want.Load() <= lvl {
+				break
+			}
+			x.want.Store(lvl)
+			g.sched.raise(x) // queued: queued again at lvl; otherwise lvl is read when it is
+			for _, l := range x.links {
+				if l.a != it.a {
+					work = append(work, boostItem[M]{l.a, int(l.seq - (l.a.pushed - uint64(l.a.queue.len())))})
+				}
+			}
+		}
+	}
+	clear(work)
+	g.work = work[:0]
 }
 
 func (g *Group[M]) isOver(l Load) bool {
@@ -276,6 +368,10 @@ func (g *Group[M]) spawn() *keyActor[M] {
 // WakeAll receives every message waiting for a retry now, and makes later
 // retries immediate. The engine calls it when a partition is revoked, so
 // that waiting messages are given up quickly.
+//
+// On a scheduler with levels it also queues every ready message of the
+// group at level 0, and every later one too, so that the group's messages
+// are given up without waiting for their levels' slots.
 func (g *Group[M]) WakeAll() {
 	g.mu.Lock()
 	g.wakeNow = true
@@ -284,6 +380,13 @@ func (g *Group[M]) WakeAll() {
 			delete(g.delayed, env)
 			g.ready = append(g.ready, env)
 		}
+	}
+	if g.leveled {
+		g.hurry = true
+		g.sched.raiseAll(func(r Runnable) bool {
+			env, ok := r.(*envelope[M])
+			return ok && env.g == g
+		})
 	}
 	g.Unlock()
 }
@@ -316,8 +419,9 @@ func (g *Group[M]) Load(k uint64) Load {
 // is ready, that one too, up to Turn.
 func (env *envelope[M]) Run() {
 	g := env.g
+	level := int(env.at) // the level it was started at: 0 without levels, where Turn may run several
 	for n := 1; ; n++ {
-		after, retry := g.receiveGuarded(env)
+		after, retry := g.receiveGuarded(env, level)
 		if retry {
 			g.again(env, after)
 			return
@@ -337,7 +441,7 @@ func (env *envelope[M]) Run() {
 // receiveGuarded calls Receive; a panic escaping it finishes the message
 // (it counts as received, so its keys move on) and is re-raised for the
 // scheduler's PanicHandler.
-func (g *Group[M]) receiveGuarded(env *envelope[M]) (after time.Duration, retry bool) {
+func (g *Group[M]) receiveGuarded(env *envelope[M], level int) (after time.Duration, retry bool) {
 	finished := false
 	defer func() {
 		if !finished {
@@ -346,7 +450,11 @@ func (g *Group[M]) receiveGuarded(env *envelope[M]) (after time.Duration, retry 
 			}
 		}
 	}()
-	after, retry = g.cfg.Receive(&env.msg)
+	if g.cfg.Receive != nil {
+		after, retry = g.cfg.Receive(&env.msg)
+	} else {
+		after, retry = g.cfg.ReceiveAt(&env.msg, level)
+	}
 	finished = true
 	return after, retry
 }
@@ -370,10 +478,10 @@ func (g *Group[M]) again(env *envelope[M], after time.Duration) {
 }
 
 func (env *envelope[M]) keyAt(i int) uint64 {
-	if env.keys == nil {
+	if env.links == nil {
 		return env.key
 	}
-	return env.keys[i]
+	return env.links[i].key
 }
 
 // finish calls Done, pops env from the head of each of its keys,
@@ -387,8 +495,8 @@ func (g *Group[M]) finish(env *envelope[M]) (next *envelope[M]) {
 	}
 	for i := 0; i < env.nkeys; i++ {
 		a := env.actor
-		if env.actors != nil {
-			a = env.actors[i]
+		if env.links != nil {
+			a = env.links[i].a
 		}
 		head, _ := a.queue.pop()
 		if head != env {
@@ -411,6 +519,9 @@ func (g *Group[M]) finish(env *envelope[M]) (next *envelope[M]) {
 		if h.waiting == 0 {
 			if next == nil {
 				next = h
+				if g.hurry {
+					next.want.Store(0)
+				}
 			} else {
 				g.ready = append(g.ready, h)
 			}
@@ -423,7 +534,7 @@ func (g *Group[M]) finish(env *envelope[M]) (next *envelope[M]) {
 		g.loose.remove(env)
 	}
 	var zero M
-	env.msg, env.keys, env.nkeys, env.key, env.weight, env.actor, env.actors = zero, nil, 0, 0, 0, nil, nil
+	env.msg, env.nkeys, env.key, env.weight, env.actor, env.links = zero, 0, 0, 0, nil, nil
 	if len(g.freeEnvs) < maxFree {
 		g.freeEnvs = append(g.freeEnvs, env)
 	}
@@ -447,18 +558,19 @@ func (g *Group[M]) passivate() {
 	g.idle = 0
 }
 
-func dedupe(keys []uint64) []uint64 {
-	out := make([]uint64, 0, len(keys))
+// dedupe returns the links of keys, each key once, in order.
+func dedupe[M any](keys []uint64) []link[M] {
+	out := make([]link[M], 0, len(keys))
 	for _, k := range keys {
 		dup := false
 		for _, o := range out {
-			if o == k {
+			if o.key == k {
 				dup = true
 				break
 			}
 		}
 		if !dup {
-			out = append(out, k)
+			out = append(out, link[M]{key: k})
 		}
 	}
 	return out

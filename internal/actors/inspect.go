@@ -76,11 +76,23 @@ func (g *Group[M]) WalkLocked(key func(KeyView[M]), msg func(MessageView[M])) {
 		}
 	}
 	g.sched.mu.Lock()
-	g.sched.ready.each(func(r Runnable) {
-		if env, ok := r.(*envelope[M]); ok && env.g == g {
-			ready[env] = true
+	if lv := g.sched.levels; lv != nil {
+		// With levels an envelope in a ready queue says so in its slot
+		// (older, raised entries are stale and skipped).
+		for i := range lv.lv {
+			lv.lv[i].ready.each(func(e entry) {
+				if env, ok := e.r.(*envelope[M]); ok && env.g == g && env.slot.queued {
+					ready[env] = true
+				}
+			})
 		}
-	})
+	} else {
+		g.sched.ready.each(func(r Runnable) {
+			if env, ok := r.(*envelope[M]); ok && env.g == g {
+				ready[env] = true
+			}
+		})
+	}
 	g.sched.mu.Unlock()
 
 	place := func(env *envelope[M]) Place {
@@ -141,8 +153,8 @@ func (g *Group[M]) view(env *envelope[M], p Place) MessageView[M] {
 
 // actorAt is the actor of env's i-th key.
 func (env *envelope[M]) actorAt(i int) *keyActor[M] {
-	if env.actors != nil {
-		return env.actors[i]
+	if env.links != nil {
+		return env.links[i].a
 	}
 	return env.actor
 }

@@ -36,6 +36,9 @@ func (q *ring[T]) peek() (T, bool) {
 	return q.buf[q.head], true
 }
 
+// at returns the i-th item from the head (0 ≤ i < len).
+func (q *ring[T]) at(i int) T { return q.buf[(q.head+i)%len(q.buf)] }
+
 func (q *ring[T]) pop() (T, bool) {
 	var zero T
 	if q.n == 0 {

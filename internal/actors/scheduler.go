@@ -34,7 +34,9 @@ const DefaultIdle = 10 * time.Second
 // handler waiting on I/O) fans out to every worker within microseconds:
 // each worker that takes an item wakes the next before running it.
 //
-// The ready queue is one FIFO; priority levels would add one per level.
+// The ready queue is one FIFO; a scheduler made by NewLevelScheduler has
+// one per priority level instead, with work-in-progress limits,
+// reservations and minimum shares (see there).
 type Scheduler struct {
 	limit   int
 	onPanic PanicHandler
@@ -47,10 +49,11 @@ type Scheduler struct {
 	// Group's lock may be held when taking mu (Group submits under its
 	// lock); mu is never held when taking any other lock.
 	mu        sync.Mutex
-	ready     ring[Runnable]
-	workers   int       // goroutines started and not exited, ≤ limit
-	parked    []*worker // parked workers, most recently parked last
-	searching int       // workers woken or started that have not taken work yet
+	ready     ring[Runnable] // the FIFO, when levels is nil
+	levels    *levels        // nil: one level, the FIFO above; set by NewLevelScheduler before any use
+	workers   int            // goroutines started and not exited, ≤ limit
+	parked    []*worker      // parked workers, most recently parked last
+	searching int            // workers woken or started that have not taken work yet
 	closed    bool
 }
 
@@ -102,13 +105,20 @@ func (s *Scheduler) Busy() int {
 func (s *Scheduler) Ready() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.levels != nil {
+		return s.levels.ready()
+	}
 	return s.ready.len()
 }
 
 // Submit makes r ready. It never blocks and is safe for concurrent use.
 func (s *Scheduler) Submit(r Runnable) {
 	s.mu.Lock()
-	s.ready.push(r)
+	if s.levels != nil {
+		s.pushLevelLocked(r, 0)
+	} else {
+		s.ready.push(r)
+	}
 	s.wakeLocked()
 	s.mu.Unlock()
 }
@@ -119,8 +129,14 @@ func (s *Scheduler) SubmitAll(rs []Runnable) {
 		return
 	}
 	s.mu.Lock()
-	for _, r := range rs {
-		s.ready.push(r)
+	if s.levels != nil {
+		for _, r := range rs {
+			s.pushLevelLocked(r, 0)
+		}
+	} else {
+		for _, r := range rs {
+			s.ready.push(r)
+		}
 	}
 	s.wakeLocked()
 	s.mu.Unlock()
@@ -141,10 +157,18 @@ func (s *Scheduler) Close() {
 	}
 }
 
-// wakeLocked wakes or starts one worker if work is queued, no worker is
-// already on its way to it, and the limit allows. s.mu must be held.
+// wakeLocked wakes or starts one worker if work is queued (for a leveled
+// scheduler: work that may start now), no worker is already on its way to
+// it, and the limit allows. s.mu must be held.
 func (s *Scheduler) wakeLocked() {
-	if s.searching > 0 || s.ready.len() == 0 {
+	if s.searching > 0 {
+		return
+	}
+	if s.levels != nil {
+		if s.levels.eligible(s.limit) == 0 {
+			return
+		}
+	} else if s.ready.len() == 0 {
 		return
 	}
 	if n := len(s.parked); n > 0 {
@@ -169,7 +193,20 @@ func (s *Scheduler) work(w *worker) {
 	searching := true // the waker counted this worker as searching
 	s.mu.Lock()
 	for {
-		if r, ok := s.ready.pop(); ok {
+		if s.levels != nil {
+			if r, lvl := s.levels.pick(s.limit); r != nil {
+				if searching {
+					searching = false
+					s.searching--
+				}
+				s.wakeLocked()
+				s.mu.Unlock()
+				s.run(r)
+				s.mu.Lock()
+				s.levels.finished(lvl)
+				continue
+			}
+		} else if r, ok := s.ready.pop(); ok {
 			if searching {
 				searching = false
 				s.searching--

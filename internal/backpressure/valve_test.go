@@ -145,15 +145,18 @@ func TestValveConcurrentCallsAlternate(t *testing.T) {
 
 func TestReasonString(t *testing.T) {
 	want := map[Reason]string{
-		ReasonKey:              "key",
-		ReasonPartitionRecords: "partition-records",
-		ReasonPartitionBytes:   "partition-bytes",
-		ReasonEngineRecords:    "engine-records",
-		ReasonEngineBytes:      "engine-bytes",
-		ReasonUncommitted:      "uncommitted",
-		ReasonBreaker:          "breaker",
-		0:                      "reason(0)",
-		200:                    "reason(200)",
+		ReasonKey:               "key",
+		ReasonPartitionRecords:  "partition-records",
+		ReasonPartitionBytes:    "partition-bytes",
+		ReasonEngineRecords:     "engine-records",
+		ReasonEngineBytes:       "engine-bytes",
+		ReasonUncommitted:       "uncommitted",
+		ReasonBreaker:           "breaker",
+		0:                       "reason(0)",
+		200:                     "reason(200)",
+		ReasonLevelRecords(0):   "level-0-records",
+		ReasonLevelBytes(7):     "level-7-bytes",
+		ReasonLevelBytes(7) + 1: "reason(48)",
 	}
 	for r, s := range want {
 		assert.Equal(t, s, r.String())
