@@ -21,8 +21,7 @@ type limits struct {
 type config struct {
 	ordering       Ordering
 	concurrency    int
-	key            limits // derived in New from keyRecords, keyBytes and partition
-	keyRecords     int
+	keyRecords     int // WithKeyBuffer; 0: the default (see keyLimits)
 	keyBytes       int64
 	partition      limits
 	engine         limits
@@ -56,7 +55,7 @@ func defaultConfig() config {
 		partition:      limits{records: 1000, bytes: 16 << 20},
 		engine:         limits{records: 10000, bytes: 128 << 20},
 		lowMark:        0.5,
-		maxUncommitted: 10000,
+		maxUncommitted: 1_000_000,
 		commitInterval: time.Second,
 		commitEvery:    1000,
 		commitTimeout:  10 * time.Second,
@@ -166,11 +165,14 @@ func WithLowWaterMark(fraction float64) Option {
 
 // WithMaxUncommitted bounds a partition's uncommitted window: the records
 // dispatched since the watermark (the lowest unfinished offset), finished or
-// not. A record that takes long holds the watermark back; once n records
+// not. A record that takes long, or a spilled key waiting to be read again,
+// holds the watermark back while the other keys run ahead; once n records
 // have piled up behind it the partition is paused (PauseUncommitted). This
-// bounds what a crash re-delivers, the offset tracker's memory, and the
-// commit metadata. Default 10,000; 0 means the default; must not be
-// negative.
+// bounds what a crash re-delivers (beyond the finished offsets the commit
+// metadata can carry) and the offset tracker's memory: two bits per offset
+// of the window, about 250 KB for a full window of 1,000,000. Default
+// 1,000,000, so that a spilled hot key lets the other keys of its partition
+// run far ahead; 0 means the default; must not be negative.
 func WithMaxUncommitted(n int) Option {
 	return func(c *config) {
 		switch {
