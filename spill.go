@@ -207,7 +207,7 @@ func (sp *spiller) pass(ctx context.Context, from int64) (err error) {
 	}()
 	stream, err := sp.src.ReadFrom(ctx, from)
 	if err != nil {
-		sp.stopPass()
+		sp.abortPass()
 		if ctx.Err() == nil {
 			p.log.Warn("orderly: cannot re-read the partition for its spilled keys; will retry",
 				slog.Int64("from", from), slog.Any("error", err))
@@ -218,7 +218,7 @@ func (sp *spiller) pass(ctx context.Context, from int64) (err error) {
 	for {
 		b, err := stream.Next(ctx)
 		if err != nil {
-			sp.stopPass()
+			sp.abortPass()
 			if ctx.Err() == nil {
 				p.log.Warn("orderly: the re-read of the partition for its spilled keys failed; will retry",
 					slog.Int64("at", info.Next), slog.Any("error", err))
@@ -238,11 +238,11 @@ func (sp *spiller) pass(ctx context.Context, from int64) (err error) {
 	}
 }
 
-// stopPass ends a pass that did not catch up: its keys stay spilled.
-func (sp *spiller) stopPass() {
+// abortPass ends a pass that could not go on: its keys stay spilled.
+func (sp *spiller) abortPass() {
 	sp.p.group.Lock()
 	if sp.state.Reading() {
-		sp.state.Stop()
+		sp.state.Abort()
 	}
 	sp.p.group.Unlock()
 }
@@ -295,7 +295,7 @@ func (sp *spiller) handBack(ctx context.Context, r *Record, info *RereadInfo) (o
 	var one [1]uint64
 	keys := messageKeys(&m, one[:0])
 	if err := p.takeReread(ctx, m.Msg.size); err != nil {
-		sp.stopPass()
+		sp.abortPass()
 		return true, err
 	}
 	p.group.Lock()
@@ -306,7 +306,7 @@ func (sp *spiller) handBack(ctx context.Context, r *Record, info *RereadInfo) (o
 		case <-sp.wake:
 		case <-ctx.Done():
 			p.releaseCredits(m.Msg.size)
-			sp.stopPass()
+			sp.abortPass()
 			return true, ctx.Err()
 		}
 		p.group.Lock()

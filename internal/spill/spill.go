@@ -177,10 +177,11 @@ func (s *State) Look(offset int64, vanished func(offset int64)) Look {
 	if offset >= s.next {
 		return CaughtUp
 	}
-	s.pos = offset + 1
 	if s.dropped.InFlightAt(offset) {
+		s.pos = offset // Decide moves past it, once decided
 		return Dropped
 	}
+	s.pos = offset + 1
 	return Skip
 }
 
@@ -241,6 +242,7 @@ func (s *State) Decide(offset int64, keys []uint64, k Keys) Decision {
 	}
 	s.dropped.Complete(offset)
 	s.delivered++
+	s.pos = offset + 1
 	return Deliver
 }
 
@@ -271,6 +273,7 @@ func (s *State) respill(offset int64, keys []uint64) Decision {
 			s.members--
 		}
 	}
+	s.pos = offset + 1
 	return Pass
 }
 
@@ -296,17 +299,29 @@ func (s *State) Finish() (back int) {
 	return back
 }
 
-// Stop ends a pass that did not catch up (its stream failed, or it has no
-// members left): its members stay spilled, waiting from the pass's
-// position.
+// Stop ends a pass that has no members left: they all stay spilled,
+// waiting from where they left it. If it handed nothing back, the same
+// pass is not started again until a key event or a spill.
 func (s *State) Stop() {
+	s.leave()
+	s.end(s.delivered == 0)
+}
+
+// Abort ends a pass that could not go on (its stream failed): its members
+// stay spilled, waiting from the pass's position, and a new pass may start
+// at once.
+func (s *State) Abort() {
+	s.leave()
+	s.end(false)
+}
+
+func (s *State) leave() {
 	for _, st := range s.keys {
 		if st.member {
 			st.member = false
 			st.behind = max(st.behind, s.pos)
 		}
 	}
-	s.end(s.delivered == 0)
 }
 
 func (s *State) end(futile bool) {

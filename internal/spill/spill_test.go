@@ -350,12 +350,18 @@ func TestStateMatchesModel(t *testing.T) {
 		m := newSim(t, keys, vanished, high, low)
 		steps := rapid.IntRange(0, 600).Draw(t, "steps")
 		for range steps {
-			switch rapid.IntRange(0, 3).Draw(t, "move") {
+			switch rapid.IntRange(0, 4).Draw(t, "move") {
 			case 0:
 				m.dispatch()
 			case 1:
 				m.reread()
-			default:
+			case 4:
+				// The stream fails (or the claim's context ends a wait).
+				if m.reading && rapid.IntRange(0, 3).Draw(t, "fail") == 0 {
+					m.s.Abort()
+					m.endPass()
+				}
+			case 2, 3:
 				var free []int64
 				for _, o := range m.runnable() {
 					blocked := false
