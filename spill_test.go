@@ -91,7 +91,7 @@ func TestSpilledKeyIsReadAgainInOrder(t *testing.T) {
 	require.NoError(t, err)
 	stop := running(t, eng)
 
-	require.Eventually(t, func() bool { return cold.Load() == 400 }, 10*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return cold.Load() == 400 && partitionStats(t, eng, 0).HeldRecords == 8 }, 10*time.Second, time.Millisecond,
 		"every cold record ran while the hot key was stuck")
 	ps := partitionStats(t, eng, 0)
 	require.Equal(t, orderly.KeyOverflowSpill, ps.KeyOverflow)
@@ -153,7 +153,7 @@ func TestKeyOverflowPausesWithoutRereader(t *testing.T) {
 				<-release
 			}
 			return nil
-		}), orderly.WithKeyBuffer(2, 0), orderly.WithLogger(quiet))
+		}), orderly.WithKeyBuffer(2, 0), orderly.WithCommitInterval(10*time.Millisecond), orderly.WithLogger(quiet))
 	require.NoError(t, err)
 	stop := running(t, eng)
 	require.Eventually(t, func() bool {
