@@ -9,6 +9,7 @@ const (
 	MailboxWaitKey = attribute.Key("orderly.mailbox.wait_ms") // dispatch to first handler call, milliseconds
 	RetryDelayKey  = attribute.Key("orderly.retry.delay_ms")  // backoff before the next attempt, milliseconds
 	OutcomeKey     = attribute.Key("orderly.outcome")         // handled, dead_lettered or failed
+	RereadKey      = attribute.Key("orderly.reread")          // true: read a second time from the log, its key having spilled
 
 	CommitFromKey    = attribute.Key("orderly.commit.from")    // committed next offset before the commit
 	CommitToKey      = attribute.Key("orderly.commit.to")      // and after it
