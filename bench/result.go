@@ -51,6 +51,18 @@ type Result struct {
 	OtherRecords       int     `json:"other_records,omitempty"`
 	OtherSeconds       float64 `json:"other_seconds,omitempty"`
 	OtherRecordsPerSec float64 `json:"other_records_per_sec,omitempty"`
+	// PeakHeldRecords and PeakHeldBytes are the most the engine held
+	// (Stats.HeldRecords, HeldBytes, sampled every 200 µs); LimitRecords
+	// and LimitBytes the engine buffer they are bounded by.
+	PeakHeldRecords int64 `json:"peak_held_records,omitempty"`
+	PeakHeldBytes   int64 `json:"peak_held_bytes,omitempty"`
+	LimitRecords    int64 `json:"limit_records,omitempty"`
+	LimitBytes      int64 `json:"limit_bytes,omitempty"`
+	// RecordsReread is how many records the engine read a second time from
+	// the log for spilled keys (Stats.RecordsReread); RereadShare that ÷
+	// records.
+	RecordsReread int64   `json:"records_reread,omitempty"`
+	RereadShare   float64 `json:"reread_share,omitempty"`
 
 	Note string `json:"note,omitempty"`
 }
@@ -89,6 +101,9 @@ var (
 	colOSecs  = column{Head: "other_seconds", Cell: func(r Result) string { return report.Float(r.OtherSeconds, 3) }}
 	colORate  = column{Head: "other_records/s", Cell: func(r Result) string { return report.Float(r.OtherRecordsPerSec, 0) }}
 	colNote   = column{Head: "note", Cell: func(r Result) string { return r.Note }}
+	colPeakR  = column{Head: "peak_held", Cell: func(r Result) string { return strconv.FormatInt(r.PeakHeldRecords, 10) }}
+	colPeakB  = column{Head: "peak_held_bytes", Cell: func(r Result) string { return strconv.FormatInt(r.PeakHeldBytes, 10) }}
+	colReread = column{Head: "reread/records", Cell: func(r Result) string { return report.Float(r.RereadShare, 3) }}
 )
 
 // columns lists what the table of a scenario shows.
@@ -97,7 +112,7 @@ var columns = map[string][]column{
 	"overhead":         {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
 	"tracing-overhead": {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
 	"keys-1m":          {colMode, colKeys, colParts, colRecs, colSecs, colRate, colBase, colPeak, colNote},
-	"hot-key":          {colMode, colKeys, colParts, colRecs, colOther, colOSecs, colORate, colSecs, colLimit, colEff, colRatio, colNote},
+	"hot-key":          {colMode, colKeys, colParts, colRecs, colOther, colOSecs, colORate, colSecs, colLimit, colEff, colRatio, colPeakR, colPeakB, colReread, colNote},
 }
 
 // printer writes results as tables (one per scenario, flushed when the

@@ -61,10 +61,47 @@ var errStalled = errors.New("run stalled")
 // before Run starts and right after the last record is done, before the
 // shutdown (for allocation counts).
 func runEngine(src orderly.Source, h orderly.Handler, tr *tracker, timeout time.Duration, around func(), opts ...orderly.Option) error {
+	return runEngineWatched(src, h, tr, timeout, around, nil, opts...)
+}
+
+// engineWatch samples an engine's Stats while it runs (every
+// watchInterval) and keeps the peaks, and its Stats once Run returned.
+type engineWatch struct {
+	peakRecords, peakBytes int64
+	final                  orderly.Stats
+}
+
+const watchInterval = 200 * time.Microsecond
+
+// runEngineWatched is runEngine that fills w, if not nil.
+func runEngineWatched(src orderly.Source, h orderly.Handler, tr *tracker, timeout time.Duration, around func(), w *engineWatch, opts ...orderly.Option) error {
 	opts = append([]orderly.Option{orderly.WithLogger(quietLogger)}, opts...)
 	eng, err := orderly.New(src, h, opts...)
 	if err != nil {
 		return err
+	}
+	if w != nil {
+		stop, sampled := make(chan struct{}), make(chan struct{})
+		// Owned by this call: stopped and waited for before it returns.
+		go func() {
+			defer close(sampled)
+			t := time.NewTicker(watchInterval)
+			defer t.Stop()
+			for {
+				s := eng.Stats()
+				w.peakRecords, w.peakBytes = max(w.peakRecords, s.HeldRecords), max(w.peakBytes, s.HeldBytes)
+				select {
+				case <-t.C:
+				case <-stop:
+					return
+				}
+			}
+		}()
+		defer func() {
+			close(stop)
+			<-sampled
+			w.final = eng.Stats()
+		}()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
