@@ -108,14 +108,26 @@ func (c *config) setLimits(name string, l *limits, records int, bytes int64) {
 }
 
 // WithKeyBuffer sets a key's high water mark: the records (and their
-// bytes) one key may hold, queued or running. A key over it pauses its
-// partition's fetching (PauseKey) until it falls to its low water mark;
-// records already fetched, of every key, are still accepted and run, so a
-// full key delays only what must wait for it. Default: the partition
-// buffer, so that a hot key never pauses its partition while the partition
-// itself has credit. Set it lower to stop one key from taking most of a
-// partition's buffer. A zero records or bytes keeps that default, so
-// either may be set alone; negative values are invalid.
+// bytes) one key may hold, queued or running, before it overflows. What a
+// key over it does depends on the claim (see KeyOverflow):
+//
+//   - It spills (KeyOverflowSpill), when the claim can re-read its
+//     partition (Rereader: the memory and Kafka adapters). Its later
+//     records are dropped from memory and read again from the log once it
+//     has drained to its low water mark (WithLowWaterMark), in order; the
+//     partition is not paused, so the other keys go on at full speed
+//     while the spilled key holds the watermark back (see
+//     WithMaxUncommitted). Default: a quarter of the partition buffer, so
+//     that one key never takes most of it.
+//   - It pauses its partition's fetching (PauseKey) until it falls to its
+//     low water mark (KeyOverflowPause: a claim that cannot re-read,
+//     WithAtMostOnce, or Serial). Records already fetched, of every key,
+//     are still accepted and run, so a full key delays only what must wait
+//     for it. Default: the partition buffer, so that a hot key never
+//     pauses its partition while the partition itself has credit.
+//
+// A zero records or bytes keeps the default, so either may be set alone;
+// negative values are invalid.
 func WithKeyBuffer(records int, bytes int64) Option {
 	return func(c *config) {
 		c.keyRecords, c.keyBytes = records, bytes
