@@ -42,7 +42,6 @@ type spiller struct {
 
 	rereading atomic.Bool   // a pass is running, for Stats
 	read      atomic.Uint64 // records read again from the log by this claim
-	delivered atomic.Uint64 // records handed back to their keys
 	vanished  atomic.Int64  // dropped records the log lost, not yet logged
 }
 
@@ -128,7 +127,7 @@ func (sp *spiller) dropLocked(m *actors.Message[task]) bool {
 	return true
 }
 
-// messageKeys returns m's keys, appended to buf.
+// messageKeys returns m's keys: m.Keys, or its one key appended to buf.
 func messageKeys(m *actors.Message[task], buf []uint64) []uint64 {
 	switch {
 	case len(m.Keys) > 0:
@@ -327,7 +326,6 @@ func (sp *spiller) handBack(ctx context.Context, r *Record, info *RereadInfo) (o
 		p.live++
 		p.group.SendLocked(&m)
 		info.Delivered++
-		sp.delivered.Add(1)
 	} else {
 		p.releaseCredits(m.Msg.size)
 	}
