@@ -94,13 +94,18 @@ func TestEngineOutOfCreditPausesPartitions(t *testing.T) {
 }
 
 // A hot key that is stuck does not stall the other keys of its partition
-// while the partition has credit. With the default key buffer (the
-// partition's) the partition is not even paused. With a smaller key buffer
-// the key over it pauses fetching (reason "key"), but the records already
-// fetched for other keys still run: only what waits for the key waits.
+// while the partition has credit. With the default key buffer the
+// partition is not even paused. With a small key buffer, a claim that can
+// re-read its partition spills the key (its later records are dropped, to
+// be read again; the partition is not paused), and one that cannot pauses
+// fetching (reason "key"); either way the records already fetched for
+// other keys still run: only what waits for the key waits.
 func TestHotKeyDoesNotStallOtherKeys(t *testing.T) {
-	for _, keyBuffer := range []int{0, 4} {
-		t.Run(fmt.Sprint("key buffer ", keyBuffer), func(t *testing.T) {
+	for _, tc := range []struct {
+		keyBuffer int
+		reread    bool
+	}{{0, true}, {4, true}, {4, false}} {
+		t.Run(fmt.Sprintf("key buffer %d, re-read %v", tc.keyBuffer, tc.reread), func(t *testing.T) {
 			log := memory.NewLog()
 			require.NoError(t, log.CreateTopic("t", 1))
 			keys := []string{"hot", "hot", "hot", "hot", "hot", "hot"}
@@ -110,12 +115,15 @@ func TestHotKeyDoesNotStallOtherKeys(t *testing.T) {
 			produce(t, log, "t", 0, keys...)
 			release := make(chan struct{})
 			var cold atomic.Int64
-			opts := []orderly.Option{orderly.WithPartitionBuffer(200, 1<<20), orderly.WithLogger(quiet)}
-			if keyBuffer > 0 {
-				opts = append(opts, orderly.WithKeyBuffer(keyBuffer, 1<<20))
+			opts := []orderly.Option{orderly.WithPartitionBuffer(200, 1<<20), orderly.WithCommitInterval(10 * time.Millisecond), orderly.WithLogger(quiet)}
+			if tc.keyBuffer > 0 {
+				opts = append(opts, orderly.WithKeyBuffer(tc.keyBuffer, 1<<20))
 			}
-			m := log.Member("g", []string{"t"}, memory.WithFetchBuffer(256))
-			eng, err := orderly.New(m, orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
+			var src orderly.Source = log.Member("g", []string{"t"}, memory.WithFetchBuffer(256))
+			if !tc.reread {
+				src = noReread{src}
+			}
+			eng, err := orderly.New(src, orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
 				if string(r.Key) == "hot" {
 					<-release
 					return nil
@@ -128,14 +136,25 @@ func TestHotKeyDoesNotStallOtherKeys(t *testing.T) {
 			require.Eventually(t, func() bool { return cold.Load() == 100 }, 10*time.Second, time.Millisecond,
 				"every cold key was handled while the hot key was stuck")
 			ps := partitionStats(t, eng, 0)
-			if keyBuffer > 0 {
-				require.True(t, slices.Contains(ps.Reasons, orderly.PauseKey), "the hot key over its buffer pauses fetching: %+v", ps)
-			} else {
+			switch {
+			case tc.keyBuffer == 0:
 				require.False(t, ps.Paused, "the partition has credit: %+v", ps)
+			case tc.reread:
+				require.Equal(t, orderly.KeyOverflowSpill, ps.KeyOverflow)
+				require.Equal(t, 1, ps.SpilledKeys, "the hot key over its buffer spills: %+v", ps)
+				require.False(t, ps.Paused, "spilling pauses nothing: %+v", ps)
+				require.Eventually(t, func() bool { return partitionStats(t, eng, 0).HeldRecords == 4 }, 10*time.Second, time.Millisecond,
+					"the spilled key holds its buffer's worth, no more, once the cold records are done")
+			default:
+				require.Equal(t, orderly.KeyOverflowPause, ps.KeyOverflow)
+				require.True(t, slices.Contains(ps.Reasons, orderly.PauseKey), "the hot key over its buffer pauses fetching: %+v", ps)
 			}
 			close(release)
 			require.Eventually(t, func() bool { p, _ := log.Committed("g", "t", 0); return p.Offset == 106 }, 10*time.Second, time.Millisecond)
-			require.Eventually(t, func() bool { return !partitionStats(t, eng, 0).Paused }, 10*time.Second, time.Millisecond)
+			require.Eventually(t, func() bool {
+				ps := partitionStats(t, eng, 0)
+				return !ps.Paused && ps.SpilledKeys == 0
+			}, 10*time.Second, time.Millisecond)
 			require.NoError(t, stop())
 		})
 	}

@@ -31,7 +31,9 @@
 //   - Commits never go backwards, and a completion from a claim that has
 //     ended is never committed.
 //   - Bounded memory: the engine holds at most WithEngineBuffer records and
-//     bytes, plus what each claim's client had fetched before a pause.
+//     bytes, plus what each claim's client had fetched before a pause (and,
+//     while a partition re-reads for its spilled keys, what the re-read's
+//     stream has fetched).
 //   - Nothing is dropped silently: a failing record goes through the
 //     failure chain (below) and is counted and reported by hooks; a record
 //     is given up only to its claim's next owner.
@@ -89,6 +91,30 @@
 // batch). A full key delays only what must wait for it: records of other
 // keys that were already fetched keep running.
 //
+// # Hot and stuck keys
+//
+// A key over its buffer (WithKeyBuffer) never stalls the other keys of its
+// partition when the claim can read its partition again (a Rereader: the
+// memory and Kafka adapters). It spills: the dispatcher drops its later
+// records from memory, keeping only their place in the uncommitted window,
+// and goes on with the other keys; the partition is not paused for it.
+// Under ByKeys a dropped record spills its other keys with it, since their
+// later records must wait behind it. Once a spilled key has drained to its
+// low water mark, a re-reader, one per partition and shared by its spilled
+// keys, reads the partition again from the lowest offset they wait for and
+// hands them their dropped records, in offset order, none twice, skipping
+// everything else; when it reaches the dispatcher's position the keys are
+// back in memory. A key that fills up again while it is read back waits
+// for the re-reader, unless another spilled key runs dry meanwhile: then
+// it spills again from where it was and a later re-read brings the rest.
+// The log is the overflow store: a spilled key costs the records read
+// twice (Stats.RecordsReread), not memory. A spilled key holds the
+// watermark back while the others run ahead, up to WithMaxUncommitted
+// (1,000,000 by default; the offset tracker keeps two bits per offset). A
+// claim that cannot re-read, at-most-once and Serial keep pausing the
+// partition for a key over its buffer instead (see KeyOverflow). Key
+// functions must return the same keys for a record each time.
+//
 // # Revoke and shutdown
 //
 // When a claim is revoked (or Run's context is cancelled) its dispatcher
@@ -144,12 +170,14 @@
 // # Observability
 //
 // Stats reports in-flight counts, held records, paused partitions with
-// their reasons and per-partition watermarks, and per priority level its
-// calls in flight, ready records and held credit (Stats.Levels). Inspect
-// answers "why has it stopped?": for each partition, the record holding
-// its watermark back and what it is doing or waiting for, the keys holding
-// the most, and every pause reason; package inspect serves it as a live
-// page and JSON. Hooks (WithHooks) report dispatch, attempts, retries,
-// dead letters, pauses and commits, with each record's priority level;
+// their reasons and per-partition watermarks, spilled keys, re-reads in
+// progress and records read twice, and per priority level its calls in
+// flight, ready records and held credit (Stats.Levels). Inspect answers
+// "why has it stopped?": for each partition, the record holding its
+// watermark back and what it is doing or waiting for, the keys holding the
+// most, and every pause reason; package inspect serves it as a live page
+// and JSON. Hooks (WithHooks) report dispatch, attempts, retries, dead
+// letters, pauses, commits, spills and re-reads, with each record's
+// priority level (RecordInfo.Reread marks a record read a second time);
 // package tracing implements them with OpenTelemetry.
 package orderly

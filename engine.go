@@ -82,13 +82,6 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 	if len(cfg.errs) > 0 {
 		return nil, errors.Join(cfg.errs...)
 	}
-	cfg.key = cfg.partition // a key may hold its partition's buffer, unless WithKeyBuffer says less
-	if cfg.keyRecords > 0 {
-		cfg.key.records = cfg.keyRecords
-	}
-	if cfg.keyBytes > 0 {
-		cfg.key.bytes = cfg.keyBytes
-	}
 	if cfg.parking && cfg.deadLetter == nil {
 		return nil, invalid("WithKeyParking needs WithDeadLetter: parked records go to the dead-letter sink")
 	}

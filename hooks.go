@@ -48,6 +48,12 @@ type RecordInfo struct {
 	// higher level (a lower number) inherited from a record that waits
 	// for this one on its keys. At dispatch it is Priority.
 	RunPriority int
+	// Reread: the record was read a second time from the log, its key
+	// having spilled (KeyOverflowSpill). Such a record is dispatched
+	// twice: OnRecordDispatched without Reread when the dispatcher drops
+	// it, then with Reread when it is handed back; every later hook has
+	// Reread set.
+	Reread bool
 }
 
 // Outcome is how a record's journey through the engine ended.
@@ -148,6 +154,40 @@ type HookPartitionPaused interface {
 	OnPartitionResumed(topic string, partition int32)
 }
 
+// HookSpill is told when keys spill and when re-reads end (see
+// KeyOverflowSpill). Both methods run with no engine lock held: OnKeySpilled
+// on the partition's dispatcher, OnReread on its re-reader.
+type HookSpill interface {
+	// OnKeySpilled is called when record r spills its keys: r and the
+	// later records of its keys are dropped from memory, to be read again
+	// from the log.
+	OnKeySpilled(r *Record)
+	// OnReread is called when a re-read of a partition for its spilled
+	// keys ends.
+	OnReread(info RereadInfo)
+}
+
+// RereadInfo describes one re-read of a partition for its spilled keys.
+type RereadInfo struct {
+	Topic     string
+	Partition int32
+	// From and Next: the re-read covered offsets From up to, not
+	// including, Next.
+	From, Next int64
+	Read       int64 // records read from the log: the price of spilling
+	Delivered  int64 // records handed back to their keys
+	// Back is how many keys are back in memory: the re-read caught up
+	// with the dispatcher, so their next records are queued again. Keys
+	// that filled up again during the re-read stay spilled for a later
+	// one.
+	Back int
+	// Err is what ended the re-read early: the stream's error, or the
+	// claim's end (a context error); nil when it caught up or had
+	// nothing left to do.
+	Err  error
+	Took time.Duration
+}
+
 // CommitInfo describes one commit attempt.
 type CommitInfo struct {
 	Topic     string
@@ -182,6 +222,7 @@ type hooks struct {
 	// RecordInfo.Started; startAlways is set when an attempt hook does not.
 	startTime   []HookStartTime
 	startAlways bool
+	spill       []HookSpill
 }
 
 func (h *hooks) add(x Hook) bool {
@@ -219,6 +260,9 @@ func (h *hooks) add(x Hook) bool {
 		} else {
 			h.startAlways = true
 		}
+	}
+	if v, is := x.(HookSpill); is {
+		h.spill, ok = append(h.spill, v), true
 	}
 	return ok
 }

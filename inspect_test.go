@@ -124,7 +124,7 @@ func TestInspectNamesABlockedHandler(t *testing.T) {
 			require.GreaterOrEqual(t, pi.InFlight, int64(1))
 			require.Equal(t, "t", pi.Topic)
 			require.Equal(t, int64(1000), pi.Limits.Records)
-			require.Equal(t, int64(10000), pi.MaxUncommitted)
+			require.Equal(t, int64(1_000_000), pi.MaxUncommitted, "the default window")
 			require.Equal(t, 64, in.MaxConcurrency)
 			require.Equal(t, orderly.BreakerNone, in.Breaker)
 			require.Empty(t, in.Stuck, "no attempt timeout: nothing counts as stuck")

@@ -21,8 +21,7 @@ type limits struct {
 type config struct {
 	ordering       Ordering
 	concurrency    int
-	key            limits // derived in New from keyRecords, keyBytes and partition
-	keyRecords     int
+	keyRecords     int // WithKeyBuffer; 0: the default (see keyLimits)
 	keyBytes       int64
 	partition      limits
 	engine         limits
@@ -57,7 +56,7 @@ func defaultConfig() config {
 		partition:      limits{records: 1000, bytes: 16 << 20},
 		engine:         limits{records: 10000, bytes: 128 << 20},
 		lowMark:        0.5,
-		maxUncommitted: 10000,
+		maxUncommitted: 1_000_000,
 		commitInterval: time.Second,
 		commitEvery:    1000,
 		commitTimeout:  10 * time.Second,
@@ -110,14 +109,26 @@ func (c *config) setLimits(name string, l *limits, records int, bytes int64) {
 }
 
 // WithKeyBuffer sets a key's high water mark: the records (and their
-// bytes) one key may hold, queued or running. A key over it pauses its
-// partition's fetching (PauseKey) until it falls to its low water mark;
-// records already fetched, of every key, are still accepted and run, so a
-// full key delays only what must wait for it. Default: the partition
-// buffer, so that a hot key never pauses its partition while the partition
-// itself has credit. Set it lower to stop one key from taking most of a
-// partition's buffer. A zero records or bytes keeps that default, so
-// either may be set alone; negative values are invalid.
+// bytes) one key may hold, queued or running, before it overflows. What a
+// key over it does depends on the claim (see KeyOverflow):
+//
+//   - It spills (KeyOverflowSpill), when the claim can re-read its
+//     partition (Rereader: the memory and Kafka adapters). Its later
+//     records are dropped from memory and read again from the log once it
+//     has drained to its low water mark (WithLowWaterMark), in order; the
+//     partition is not paused, so the other keys go on at full speed
+//     while the spilled key holds the watermark back (see
+//     WithMaxUncommitted). Default: a quarter of the partition buffer, so
+//     that one key never takes most of it.
+//   - It pauses its partition's fetching (PauseKey) until it falls to its
+//     low water mark (KeyOverflowPause: a claim that cannot re-read,
+//     WithAtMostOnce, or Serial). Records already fetched, of every key,
+//     are still accepted and run, so a full key delays only what must wait
+//     for it. Default: the partition buffer, so that a hot key never
+//     pauses its partition while the partition itself has credit.
+//
+// A zero records or bytes keeps the default, so either may be set alone;
+// negative values are invalid.
 func WithKeyBuffer(records int, bytes int64) Option {
 	return func(c *config) {
 		c.keyRecords, c.keyBytes = records, bytes
@@ -167,11 +178,14 @@ func WithLowWaterMark(fraction float64) Option {
 
 // WithMaxUncommitted bounds a partition's uncommitted window: the records
 // dispatched since the watermark (the lowest unfinished offset), finished or
-// not. A record that takes long holds the watermark back; once n records
+// not. A record that takes long, or a spilled key waiting to be read again,
+// holds the watermark back while the other keys run ahead; once n records
 // have piled up behind it the partition is paused (PauseUncommitted). This
-// bounds what a crash re-delivers, the offset tracker's memory, and the
-// commit metadata. Default 10,000; 0 means the default; must not be
-// negative.
+// bounds what a crash re-delivers (beyond the finished offsets the commit
+// metadata can carry) and the offset tracker's memory: two bits per offset
+// of the window, about 250 KB for a full window of 1,000,000. Default
+// 1,000,000, so that a spilled hot key lets the other keys of its partition
+// run far ahead; 0 means the default; must not be negative.
 func WithMaxUncommitted(n int) Option {
 	return func(c *config) {
 		switch {

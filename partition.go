@@ -62,6 +62,8 @@ type partition struct {
 
 	parked parking.Table // keys parked after a dead letter (WithKeyParking)
 
+	spill *spiller // nil when keys over their buffer pause the partition (see KeyOverflow)
+
 	// Owned by the dispatcher.
 	msgs    []actors.Message[task]
 	pending []*Record // at-most-once: registered as done, waiting for their commit
@@ -76,6 +78,7 @@ type counts struct {
 	recovered    uint64
 	deadLettered uint64
 	failed       uint64
+	reread       uint64 // records read again from the log for spilled keys
 }
 
 func (c *counts) add(o counts) {
@@ -83,6 +86,7 @@ func (c *counts) add(o counts) {
 	c.recovered += o.recovered
 	c.deadLettered += o.deadLettered
 	c.failed += o.failed
+	c.reread += o.reread
 }
 
 // task is one record's journey through its key actor (see chain): where
@@ -102,6 +106,7 @@ type task struct {
 	fail       *failure  // nil until the record first fails
 	born       int64     // dispatch stamp for Inspect (dispatchStamp)
 	view       *taskView // for Inspect: guarded by the group's lock; nil until the record first waits or fails
+	reread     bool      // read again from the log: its key had spilled
 }
 
 // failure is the state of a record on the failure path.
@@ -140,18 +145,26 @@ func newPartition(e *Engine, c Claim) *partition {
 		func() { p.valve.Set(backpressure.ReasonPartitionBytes, false) })
 	p.window = backpressure.NewCredits(int64(cfg.maxUncommitted), lowMark(int64(cfg.maxUncommitted), cfg.lowMark),
 		func() { p.valve.Set(backpressure.ReasonUncommitted, false) })
+	rereader, spills := e.spillable(c)
+	key := cfg.keyLimits(spills)
 	p.group = actors.NewGroup(e.sched, actors.GroupConfig[task]{
 		ReceiveAt: func(t *task, level int) (time.Duration, bool) {
 			t.runLevel = uint8(level)
 			return e.chain.step(p, t)
 		},
 		Done: p.done,
-		High: actors.Load{Messages: cfg.key.records, Weight: cfg.key.bytes},
-		Low:  actors.Load{Messages: int(lowMark(int64(cfg.key.records), cfg.lowMark)), Weight: lowMark(cfg.key.bytes, cfg.lowMark)},
+		High: actors.Load{Messages: key.records, Weight: key.bytes},
+		Low:  actors.Load{Messages: int(lowMark(int64(key.records), cfg.lowMark)), Weight: lowMark(key.bytes, cfg.lowMark)},
 		OnOver: func(over int, seq uint64) {
-			p.valve.SetIfNewer(backpressure.ReasonKey, over > 0, seq)
+			if p.spill == nil { // a spilling partition never pauses for a key
+				p.valve.SetIfNewer(backpressure.ReasonKey, over > 0, seq)
+			}
 		},
+		KeyEvent: func(key uint64) { p.spill.keyEvent(key) }, // turned on only while keys are spilled
 	})
+	if spills {
+		p.spill = newSpiller(p, rereader)
+	}
 	if cfg.partitionRate != nil {
 		p.limiter = rate.NewLimiter(cfg.partitionRate.limit, cfg.partitionRate.burst)
 	}
@@ -213,6 +226,10 @@ func (p *partition) run() {
 		p.e.breaker.join(p)
 	}
 	p.valve.Flush()
+	if p.spill != nil {
+		// Owned by run; stop cancels and waits for it.
+		go p.spill.run()
+	}
 	// Owned by run: turns a revoke into readCtx's cancellation so that a
 	// dispatcher blocked on credits wakes; exits when readCtx is done.
 	go func() {
@@ -398,16 +415,25 @@ func (p *partition) send(b []*Record, register bool) {
 		msgs = msgs[len(chunk):]
 		p.group.Lock()
 		for i := range chunk {
+			if register && !p.offsets.Register(chunk[i].Msg.offset) && outOfOrder < 0 {
+				outOfOrder = chunk[i].Msg.offset
+			}
+			if sp := p.spill; sp != nil && (sp.state.Spilled() > 0 || p.group.OverLocked() > 0) && sp.dropLocked(&chunk[i]) {
+				continue // a spilled key's: registered, not held (see spiller)
+			}
 			if register {
-				if !p.offsets.Register(chunk[i].Msg.offset) && outOfOrder < 0 {
-					outOfOrder = chunk[i].Msg.offset
-				}
 				p.live++
 			}
 			p.group.SendLocked(&chunk[i])
 		}
+		if p.spill != nil {
+			p.spill.state.Advance(chunk[len(chunk)-1].Msg.offset + 1)
+		}
 		watermark = p.offsets.Watermark()
 		p.group.Unlock()
+		if p.spill != nil && len(p.spill.spilled) > 0 {
+			p.spill.reportSpills()
+		}
 	}
 	clear(all)
 	p.msgs = all[:0]
@@ -425,6 +451,9 @@ func (p *partition) registerDone(b []*Record, hold bool) {
 	p.group.Lock()
 	for _, r := range b {
 		passed += p.offsets.RegisterDone(r.Offset)
+	}
+	if p.spill != nil {
+		p.spill.state.Advance(b[len(b)-1].Offset + 1)
 	}
 	if hold {
 		p.live += int64(len(b))
@@ -529,6 +558,9 @@ func (p *partition) stop() {
 	p.flushPending()
 	p.stopping.Store(true)
 	p.cancelRead()
+	if p.spill != nil {
+		p.spill.stop() // the re-reader hands nothing back from now on
+	}
 	p.group.WakeAll() // records waiting to retry give up now
 	p.group.Lock()
 	if p.live == 0 && !p.idleClosed {
@@ -594,12 +626,13 @@ func (p *partition) stats() PartitionStats {
 		}
 	}
 	ps.Reasons = pauseReasonsOf(p.valve.Reasons())
+	p.spillStats(&ps)
 	return ps
 }
 
 func (p *partition) info(t *task) RecordInfo {
 	return RecordInfo{Group: p.e.group, Dispatched: t.dispatched, Attempt: t.attempt,
-		Priority: int(t.level), RunPriority: int(t.runLevel)}
+		Priority: int(t.level), RunPriority: int(t.runLevel), Reread: t.reread}
 }
 
 // release unparks key on this partition (Engine.ReleaseKey).

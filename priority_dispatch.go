@@ -205,3 +205,35 @@ func (pp *partitionPriority) nextLevel() uint8 {
 	}
 	return l
 }
+
+// rereadLevel is a re-read record's level (see spill.go): findLevel
+// without the dispatcher's caches and warning counters, which the
+// re-reader, another goroutine, must not touch. A level it cannot
+// determine is the lowest, silently (the dispatcher warned of the record
+// when it first read it).
+func (p *partition) rereadLevel(r *Record) int {
+	pr := p.e.prio
+	of := &pr.of
+	lowest := pr.n - 1
+	switch {
+	case of.topics != nil:
+		if l, ok := of.topics[p.topic]; ok {
+			return l
+		}
+	case of.fn != nil:
+		var (
+			l  int
+			ok bool
+		)
+		if err := protect(func() error { l, ok = of.fn(r); return nil }); err == nil && ok && l >= 0 && l < pr.n {
+			return l
+		}
+	default:
+		if v, ok := r.Header(of.header); ok {
+			if l, ok := of.values[string(v)]; ok {
+				return l
+			}
+		}
+	}
+	return lowest
+}

@@ -30,6 +30,11 @@ type Stats struct {
 	// Levels describes each priority level, highest first
 	// (WithPriorities); nil without priorities.
 	Levels []LevelStats
+
+	// Spilled keys (KeyOverflowSpill), over every partition.
+	SpilledKeys   int    // keys spilled now
+	Rereading     int    // partitions re-reading for their spilled keys now
+	RecordsReread uint64 // records read a second time from the log, since New: the price of spilling
 }
 
 // StuckRecord is a handler call running past twice its attempt timeout
@@ -66,6 +71,11 @@ type PartitionStats struct {
 	Reasons     []PauseReason // every reason the partition is paused for; nil when it is not
 	Parked      int           // keys parked after a dead-letter
 	Retrying    int           // records waiting for their next attempt (or dead-letter write)
+
+	KeyOverflow   KeyOverflow // what a key over its buffer does here: spill, or pause the partition
+	SpilledKeys   int         // keys spilled now: their later records are dropped, to be read again
+	Rereading     bool        // a re-read for the spilled keys is running
+	RecordsReread uint64      // records read a second time from the log by this claim
 }
 
 // Stats returns a snapshot. It is safe to call at any time from any
@@ -102,8 +112,13 @@ func (e *Engine) Stats() Stats {
 		if ps.Paused {
 			s.PausedTotal++
 		}
+		s.SpilledKeys += ps.SpilledKeys
+		if ps.Rereading {
+			s.Rereading++
+		}
 		s.Partitions = append(s.Partitions, ps)
 	}
+	s.RecordsReread = c.reread
 	s.RecordsHandled, s.RecordsRecovered, s.RecordsDeadLettered, s.RecordsFailed = c.handled, c.recovered, c.deadLettered, c.failed
 	sort.Slice(s.Partitions, func(i, j int) bool {
 		a, b := s.Partitions[i], s.Partitions[j]

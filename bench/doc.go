@@ -12,6 +12,7 @@
 //	overhead          2000000
 //	keys-1m           2000000
 //	hot-key           20000
+//	hot-key-kafka     20000
 //	tracing-overhead  500000
 //	kafka-overhead    1000000
 //	pc-table-kafka    10000

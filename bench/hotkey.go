@@ -81,24 +81,35 @@ func runHotKey(o *options, out *printer) error {
 		out.add(without)
 		out.add(with)
 	}
-	out.flush(fmt.Sprintf("hot-key: %d keys, %d partitions, handler sleeps %v, concurrency %d; ratio = other keys' records/s with the hot key ÷ without",
+	out.flush(fmt.Sprintf("hot-key: %d keys, %d partitions, handler sleeps %v, concurrency %d; ratio = other keys' records/s with the hot key ÷ without; peak_held: most records (bytes) the engine held; reread/records: records read a second time from the log ÷ records",
 		hotKeyKeys, hotKeyPartitions, hotKeyLatency, o.concurrency))
 	return nil
 }
 
 func runHotRow(o *options, w hotWorkload, cfg hotConfig) (Result, error) {
-	n := len(w.keys)
 	log := memory.NewLog()
 	if err := log.CreateTopic("t", hotKeyPartitions); err != nil {
 		return Result{}, err
 	}
-	others := 0
 	for i, k := range w.keys {
+		if _, _, err := log.Produce("t", hotKey(k), indexValue(i)); err != nil {
+			return Result{}, err
+		}
+	}
+	return measureHotRow(o, "hot-key", log.Member("bench", []string{"t"}), w, cfg)
+}
+
+func hotKey(k int) []byte { return []byte("k" + strconv.Itoa(k)) }
+
+// measureHotRow runs the engine over src, which holds w's records, and
+// measures the other keys' throughput, the peak of what the engine held
+// and the records it read twice.
+func measureHotRow(o *options, scenario string, src orderly.Source, w hotWorkload, cfg hotConfig) (Result, error) {
+	n := len(w.keys)
+	others := 0
+	for _, k := range w.keys {
 		if k != 0 {
 			others++
-		}
-		if _, _, err := log.Produce("t", []byte("k"+strconv.Itoa(k)), indexValue(i)); err != nil {
-			return Result{}, err
 		}
 	}
 	measured := make([]time.Duration, n)
@@ -117,7 +128,8 @@ func runHotRow(o *options, w hotWorkload, cfg hotConfig) (Result, error) {
 		return nil
 	})
 	opts := append([]orderly.Option{orderly.WithOrdering(orderly.ByKey()), orderly.WithMaxConcurrency(o.concurrency)}, cfg.opts(n)...)
-	if err := runEngine(log.Member("bench", []string{"t"}), h, tr, o.timeout, nil, opts...); err != nil {
+	var watch engineWatch
+	if err := runEngineWatched(src, h, tr, o.timeout, nil, &watch, opts...); err != nil {
 		return Result{}, err
 	}
 	// Keys are scoped to partitions, but key ids never share a partition
@@ -136,10 +148,13 @@ func runHotRow(o *options, w hotWorkload, cfg hotConfig) (Result, error) {
 		note = fmt.Sprintf("hot key %.0f%%; %s", 100*o.hotShare, cfg.name)
 	}
 	return Result{
-		Scenario: "hot-key", Mode: "key", Keys: distinct(w.keys), Partitions: hotKeyPartitions, Records: n,
+		Scenario: scenario, Mode: "key", Keys: distinct(w.keys), Partitions: hotKeyPartitions, Records: n,
 		Concurrency: o.concurrency, Seconds: secs, RecordsPerSec: float64(n) / secs, StartupSeconds: tr.startup(),
 		LimitSeconds: lim.Seconds(), NominalLimitSeconds: nom.Seconds(), Efficiency: lim.Seconds() / secs, HandlerSeconds: total.Seconds(),
 		OtherRecords: others, OtherSeconds: otherSecs, OtherRecordsPerSec: float64(others) / otherSecs,
+		PeakHeldRecords: watch.peakRecords, PeakHeldBytes: watch.peakBytes,
+		LimitRecords: watch.final.EngineLimits.Records, LimitBytes: watch.final.EngineLimits.Bytes,
+		RecordsReread: int64(watch.final.RecordsReread), RereadShare: float64(watch.final.RecordsReread) / float64(n),
 		Note: note,
 	}, nil
 }

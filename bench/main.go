@@ -53,6 +53,7 @@ var scenarios = []struct {
 	{"overhead", 2_000_000, runOverhead},
 	{"keys-1m", 2 * keys1MKeys, runKeys1M},
 	{"hot-key", 20000, runHotKey},
+	{"hot-key-kafka", 20000, runHotKeyKafka},
 	{"tracing-overhead", 500_000, runTracingOverhead},
 	{"kafka-overhead", 1_000_000, runKafkaOverhead},
 	{"pc-table-kafka", 10000, runPCTableKafka},
@@ -101,9 +102,9 @@ func run(args []string, stdout io.Writer) error {
 	fs.StringVar(&o.chart, "chart", "", "pc-table: write a PNG chart of the rows to this file")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the scenarios run in this process to this file")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run that has not finished after this long")
-	fs.Float64Var(&o.hotShare, "hot-share", 0.5, "hot-key: the hot key's share of the records")
+	fs.Float64Var(&o.hotShare, "hot-share", 0.5, "hot-key, hot-key-kafka: the hot key's share of the records")
 	fs.StringVar(&o.source, "source", "both", "keys-1m: memory (records produced into adapters/memory first), stream (generated on the fly), or both")
-	fs.StringVar(&o.client, "client", "both", "kafka-overhead, pc-table-kafka: the Kafka client, sarama, franz (franz-go) or both")
+	fs.StringVar(&o.client, "client", "both", "kafka-overhead, pc-table-kafka, hot-key-kafka: the Kafka client, sarama, franz (franz-go) or both")
 	fs.Func("inspect", "overhead: mount the inspector (package inspect) on a loopback server: mounted (never requested), or a polling interval such as 1s", func(s string) error {
 		in, err := parseInspection(s)
 		o.inspect = in

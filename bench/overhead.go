@@ -149,7 +149,7 @@ func overheadEngine(o *options, log *memory.Log, n int, mode string) (Result, er
 	}
 	runtime.GC()
 	var ac allocCounter
-	err := runEngineWith(log.Member("engine-"+mode, []string{"t"}), h, tr, o.timeout, ac.sample, started,
+	err := runEngineWith(log.Member("engine-"+mode, []string{"t"}), h, tr, o.timeout, ac.sample, started, nil,
 		orderly.WithOrdering(ordering), orderly.WithMaxConcurrency(o.concurrency))
 	if err != nil {
 		return Result{}, err

@@ -51,6 +51,18 @@ type Result struct {
 	OtherRecords       int     `json:"other_records,omitempty"`
 	OtherSeconds       float64 `json:"other_seconds,omitempty"`
 	OtherRecordsPerSec float64 `json:"other_records_per_sec,omitempty"`
+	// PeakHeldRecords and PeakHeldBytes are the most the engine held
+	// (Stats.HeldRecords, HeldBytes, sampled every 200 µs); LimitRecords
+	// and LimitBytes the engine buffer they are bounded by.
+	PeakHeldRecords int64 `json:"peak_held_records,omitempty"`
+	PeakHeldBytes   int64 `json:"peak_held_bytes,omitempty"`
+	LimitRecords    int64 `json:"limit_records,omitempty"`
+	LimitBytes      int64 `json:"limit_bytes,omitempty"`
+	// RecordsReread is how many records the engine read a second time from
+	// the log for spilled keys (Stats.RecordsReread); RereadShare that ÷
+	// records.
+	RecordsReread int64   `json:"records_reread,omitempty"`
+	RereadShare   float64 `json:"reread_share,omitempty"`
 
 	// priority-flood: P1 latency (produce → handler start), the handler's
 	// measured mean latency, P3's share of the handler starts while P1
@@ -110,6 +122,9 @@ var (
 	colP3Min  = column{Head: "p3_min_share", Cell: func(r Result) string { return ptrCell(r.P3MinShare, 2) }}
 	colP3Gap  = column{Head: "p3_max_gap", Cell: func(r Result) string { return intPtrCell(r.P3MaxGap) }}
 	colP3Bnd  = column{Head: "p3_gap_bound", Cell: func(r Result) string { return intPtrCell(r.P3GapBound) }}
+	colPeakR  = column{Head: "peak_held", Cell: func(r Result) string { return strconv.FormatInt(r.PeakHeldRecords, 10) }}
+	colPeakB  = column{Head: "peak_held_bytes", Cell: func(r Result) string { return strconv.FormatInt(r.PeakHeldBytes, 10) }}
+	colReread = column{Head: "reread/records", Cell: func(r Result) string { return report.Float(r.RereadShare, 3) }}
 )
 
 func intPtrCell(v *int) string {
@@ -132,8 +147,8 @@ var columns = map[string][]column{
 	"overhead":         {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio, colNote},
 	"tracing-overhead": {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
 	"keys-1m":          {colMode, colKeys, colParts, colRecs, colSecs, colRate, colBase, colPeak, colNote},
-	"hot-key":          {colMode, colKeys, colParts, colRecs, colOther, colOSecs, colORate, colSecs, colLimit, colEff, colRatio, colNote},
 	"priority-flood":   {colMode, colRecs, colP1P50, colP1P99, colHandMs, colP3Shr, colP3Min, colP3Gap, colP3Bnd, colNote},
+	"hot-key":          {colMode, colKeys, colParts, colRecs, colOther, colOSecs, colORate, colSecs, colLimit, colEff, colRatio, colPeakR, colPeakB, colReread, colNote},
 }
 
 // printer writes results as tables (one per scenario, flushed when the

@@ -61,14 +61,28 @@ var errStalled = errors.New("run stalled")
 // before Run starts and right after the last record is done, before the
 // shutdown (for allocation counts).
 func runEngine(src orderly.Source, h orderly.Handler, tr *tracker, timeout time.Duration, around func(), opts ...orderly.Option) error {
-	return runEngineWith(src, h, tr, timeout, around, nil, opts...)
+	return runEngineWith(src, h, tr, timeout, around, nil, nil, opts...)
+}
+
+// engineWatch samples an engine's Stats while it runs (every
+// watchInterval) and keeps the peaks, and its Stats once Run returned.
+type engineWatch struct {
+	peakRecords, peakBytes int64
+	final                  orderly.Stats
+}
+
+const watchInterval = 200 * time.Microsecond
+
+// runEngineWatched is runEngine that fills w, if not nil.
+func runEngineWatched(src orderly.Source, h orderly.Handler, tr *tracker, timeout time.Duration, around func(), w *engineWatch, opts ...orderly.Option) error {
+	return runEngineWith(src, h, tr, timeout, around, nil, w, opts...)
 }
 
 // runEngineWith is runEngine with started, if not nil, called with the
-// engine before Run starts; the function it returns is called once Run
-// has returned.
+// engine before Run starts (the function it returns is called once Run
+// has returned), and w, if not nil, filled as runEngineWatched says.
 func runEngineWith(src orderly.Source, h orderly.Handler, tr *tracker, timeout time.Duration, around func(),
-	started func(*orderly.Engine) (func(), error), opts ...orderly.Option) error {
+	started func(*orderly.Engine) (func(), error), w *engineWatch, opts ...orderly.Option) error {
 	opts = append([]orderly.Option{orderly.WithLogger(quietLogger)}, opts...)
 	eng, err := orderly.New(src, h, opts...)
 	if err != nil {
@@ -80,6 +94,29 @@ func runEngineWith(src orderly.Source, h orderly.Handler, tr *tracker, timeout t
 			return err
 		}
 		defer done()
+	}
+	if w != nil {
+		stop, sampled := make(chan struct{}), make(chan struct{})
+		// Owned by this call: stopped and waited for before it returns.
+		go func() {
+			defer close(sampled)
+			t := time.NewTicker(watchInterval)
+			defer t.Stop()
+			for {
+				s := eng.Stats()
+				w.peakRecords, w.peakBytes = max(w.peakRecords, s.HeldRecords), max(w.peakBytes, s.HeldBytes)
+				select {
+				case <-t.C:
+				case <-stop:
+					return
+				}
+			}
+		}()
+		defer func() {
+			close(stop)
+			<-sampled
+			w.final = eng.Stats()
+		}()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -10,6 +10,7 @@ const (
 	RetryDelayKey  = attribute.Key("orderly.retry.delay_ms")  // backoff before the next attempt, milliseconds
 	OutcomeKey     = attribute.Key("orderly.outcome")         // handled, dead_lettered or failed
 	PriorityKey    = attribute.Key("orderly.priority")        // the record's priority level (orderly.WithPriorities; 0 highest)
+	RereadKey      = attribute.Key("orderly.reread")          // true: read a second time from the log, its key having spilled
 
 	CommitFromKey    = attribute.Key("orderly.commit.from")    // committed next offset before the commit
 	CommitToKey      = attribute.Key("orderly.commit.to")      // and after it

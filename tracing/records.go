@@ -242,6 +242,9 @@ func (h *Hooks) startProcess(ctx context.Context, r *orderly.Record, info orderl
 	if r.Value == nil {
 		span.SetAttributes(semconv.MessagingKafkaMessageTombstone(true))
 	}
+	if info.Reread {
+		span.SetAttributes(RereadKey.Bool(true))
+	}
 	if !info.Dispatched.IsZero() && !info.Started.IsZero() {
 		span.AddEvent("enqueue", trace.WithTimestamp(info.Dispatched))
 		span.AddEvent("dequeue", trace.WithTimestamp(info.Started), trace.WithAttributes(

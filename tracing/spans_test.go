@@ -287,3 +287,20 @@ func TestCarriers(t *testing.T) {
 	ctx := context.Background()
 	assert.Equal(t, ctx, tracing.Extract(ctx, tracing.RecordCarrier(&orderly.Record{})))
 }
+
+// A record read a second time from the log (its key spilled) is marked on
+// its process span; others are not.
+func TestRereadRecordIsMarked(t *testing.T) {
+	r := newRig(t)
+	for _, reread := range []bool{false, true} {
+		rec := &orderly.Record{Topic: "orders", Offset: 7}
+		info := orderly.RecordInfo{Started: time.Now(), Dispatched: time.Now(), Attempt: 1, Reread: reread}
+		ctx := r.hooks.OnAttemptStarted(context.Background(), rec, info)
+		r.hooks.OnAttemptFinished(ctx, rec, info, nil)
+	}
+	spans := r.ended("process orders")
+	require.Len(t, spans, 2)
+	_, marked := attrs(spans[0].Attributes())[tracing.RereadKey]
+	assert.False(t, marked, "a record read once carries no mark")
+	assert.True(t, attrs(spans[1].Attributes())[tracing.RereadKey].AsBool(), "a re-read record is marked")
+}

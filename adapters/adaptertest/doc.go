@@ -73,6 +73,18 @@
 //   - ForeignAndCorruptMetadataTolerated (Features.PlantCommit): foreign,
 //     corrupt and stale metadata are ignored; the engine starts at the
 //     planted offset and handles everything from there once.
+//   - RereadFromAnyOffset (Features.Reread; Claim level): orderly.Rereader
+//     streams return the partition from any offset, in order, each record
+//     once, while the claim is paused and as the log grows; Close ends a
+//     blocked Next with orderly.ErrStreamClosed, and so does a revoke; the
+//     claim's own delivery is undisturbed.
+//   - HotKeySpillsWithoutStallingOthers (Features.Reread): a stuck key
+//     carrying half a partition spills past a small key buffer; every
+//     other key's record is handled while it is stuck, no pause for the
+//     key; once released, everything is handled exactly once, in order.
+//
+// The engine tests hand the engine the adapter's claims with their
+// Rereader, when they have one: keys over their buffer spill there.
 //
 // # Writing tests for the suite
 //

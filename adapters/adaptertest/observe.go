@@ -26,8 +26,22 @@ func (m *observedMember) Consume(ctx context.Context, serve func(orderly.Claim))
 	return m.Member.Consume(ctx, func(c orderly.Claim) {
 		oc := m.obs.granted(m.id, c)
 		defer m.obs.returned(oc)
+		if rr, ok := c.(orderly.Rereader); ok {
+			serve(rereadingClaim{oc, rr}) // the engine spills keys over their buffer
+			return
+		}
 		serve(oc)
 	})
+}
+
+// rereadingClaim is an observedClaim that keeps the adapter's Rereader.
+type rereadingClaim struct {
+	*observedClaim
+	rr orderly.Rereader
+}
+
+func (c rereadingClaim) ReadFrom(ctx context.Context, offset int64) (orderly.RecordStream, error) {
+	return c.rr.ReadFrom(ctx, offset)
 }
 
 // Paused passes PauseReporter through, if the adapter has it.

@@ -32,6 +32,12 @@ type Features struct {
 	// bound; the pause test then only checks that delivery stops.
 	PauseSlack int
 
+	// Reread: the adapter's claims implement orderly.Rereader, so that the
+	// engine spills keys over their buffer instead of pausing. The
+	// re-read tests run only then. (The other engine tests use a claim's
+	// Rereader whenever it has one.)
+	Reread bool
+
 	// Slow: the cluster is a real network broker (or an in-process one
 	// spoken to over TCP, such as kfake): the suite uses longer timeouts,
 	// a longer quiet period in the pause test and fewer records.
@@ -145,6 +151,13 @@ func needsCrash(f Features) string {
 	return ""
 }
 
+func needsReread(f Features) string {
+	if !f.Reread {
+		return "adapter's claims cannot re-read (Features.Reread is false)"
+	}
+	return ""
+}
+
 func needsPlantCommit(f Features) string {
 	if !f.PlantCommit {
 		return "adapter cannot plant a committed position (Features.PlantCommit is false)"
@@ -163,6 +176,8 @@ var tests = []test{
 	{"RebalanceLosesNothingAndKeepsOrder", always, testRebalance},
 	{"CrashRedeliversOnlyUncommitted", needsCrash, testCrash},
 	{"ForeignAndCorruptMetadataTolerated", needsPlantCommit, testForeignMetadata},
+	{"RereadFromAnyOffset", needsReread, testReread},
+	{"HotKeySpillsWithoutStallingOthers", needsReread, testHotKeySpills},
 }
 
 // TestSource runs the conformance suite against an adapter: one subtest

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 
@@ -33,6 +34,10 @@ func TestSuiteFailsOnBrokenAdapters(t *testing.T) {
 		{"reject-late-commits", "CommitAfterRevokeIsNextStart", "a commit after Revoked was closed"},
 		{"swap-records", "CommitAfterRevokeIsNextStart", "offset order"},
 		{"swap-records", "PerKeyOrderUnderConcurrency", "offset order"},
+		{"reread-skip", "RereadFromAnyOffset", "offset order, each once"},
+		{"reread-skip", "HotKeySpillsWithoutStallingOthers", "records not handled yet"},
+		{"reread-late-start", "RereadFromAnyOffset", "offset order, each once"},
+		{"reread-ignore-close", "RereadFromAnyOffset", "did not return within"},
 	} {
 		t.Run(tc.mode+"/"+tc.test, func(t *testing.T) {
 			t.Parallel()
@@ -56,7 +61,7 @@ func TestBrokenAdapter(t *testing.T) {
 	if mode == "" {
 		t.Skip("only run by TestSuiteFailsOnBrokenAdapters")
 	}
-	adaptertest.TestSource(t, adaptertest.Features{Crash: true, PlantCommit: true, PauseSlack: 16, Timeout: 2 * time.Second},
+	adaptertest.TestSource(t, adaptertest.Features{Crash: true, PlantCommit: true, Reread: true, PauseSlack: 16, Timeout: 2 * time.Second},
 		func(t *testing.T) adaptertest.Cluster { return brokenCluster{adaptertest.NewMemoryCluster(16), mode} })
 }
 
@@ -127,6 +132,43 @@ func (c *brokenClaim) Commit(ctx context.Context, next int64, metadata string) e
 		}
 	}
 	return c.Claim.Commit(ctx, next, metadata)
+}
+
+// ReadFrom re-reads through the memory claim, broken as the mode says.
+func (c *brokenClaim) ReadFrom(ctx context.Context, offset int64) (orderly.RecordStream, error) {
+	if c.mode == "reread-late-start" {
+		offset++
+	}
+	s, err := c.Claim.(orderly.Rereader).ReadFrom(ctx, offset)
+	if err != nil {
+		return nil, err
+	}
+	return &brokenStream{RecordStream: s, mode: c.mode}, nil
+}
+
+type brokenStream struct {
+	orderly.RecordStream
+	mode string
+}
+
+func (s *brokenStream) Next(ctx context.Context) ([]*orderly.Record, error) {
+	for {
+		b, err := s.RecordStream.Next(ctx)
+		if err != nil || s.mode != "reread-skip" {
+			return b, err
+		}
+		b = slices.DeleteFunc(slices.Clone(b), func(r *orderly.Record) bool { return r.Offset%10 == 4 })
+		if len(b) > 0 {
+			return b, nil
+		}
+	}
+}
+
+func (s *brokenStream) Close() error {
+	if s.mode == "reread-ignore-close" {
+		return nil
+	}
+	return s.RecordStream.Close()
 }
 
 // swapped delivers c's records one per batch, with offsets 3 and 4 (and

@@ -50,6 +50,12 @@
 //     most the fetch buffer more records arrive, the batch already in the
 //     channel.
 //     Resume lets it continue. Both never block and are idempotent.
+//   - Re-reading. Claims are orderly.Rereaders: ReadFrom opens a stream of
+//     the partition from any offset, a reader of the log itself (zero
+//     copy, batches of at most the fetch buffer, no goroutine), independent
+//     of Records and of Pause. Its Next waits for appends at the end of the
+//     partition, and returns orderly.ErrStreamClosed after Close or the
+//     claim's revoke. The engine re-reads there for keys it spilled.
 //   - Commits. Claim.Commit stores the position synchronously while the
 //     claim is in service: also after Revoked is closed, until its serve
 //     call returns (then ErrClaimEnded). A crashed member's commits fail

@@ -60,6 +60,8 @@ type claim struct {
 	full         bool            // the queue reached the claim buffer
 	fetchPaused  bool            // kgo has the partition paused (enginePaused || full)
 	wake         chan struct{}   // cap 1: forward waits on it for records
+
+	rereads rereads // re-read streams (ReadFrom)
 }
 
 var (
@@ -248,11 +250,12 @@ func (c *claim) forward() {
 }
 
 // end runs after serve returned: commits fail from now on, forward stops,
-// the queue is dropped and a pause is lifted so that it does not outlive
+// re-read streams left open are closed, the queue is dropped and a pause is lifted so that it does not outlive
 // the claim (kgo keeps paused partitions paused across assignments).
 func (c *claim) end() {
 	c.ended.Store(true)
 	c.revoke()
+	c.closeRereads()
 	c.workers.Wait()
 	c.mu.Lock()
 	c.queue, c.queued = nil, 0

@@ -34,7 +34,7 @@ func TestConformance(t *testing.T) {
 	}
 	c := cluster(t, 3, 1, "unused")
 	k := &conformanceCluster{c: c, p: newProducer(t, c, true)}
-	adaptertest.TestSource(t, adaptertest.Features{Crash: true, PlantCommit: true, Slow: true, PauseSlack: conformanceSlack, RecordsPerTest: 300},
+	adaptertest.TestSource(t, adaptertest.Features{Crash: true, PlantCommit: true, Reread: true, Slow: true, PauseSlack: conformanceSlack, RecordsPerTest: 300},
 		func(t *testing.T) adaptertest.Cluster { return k })
 }
 

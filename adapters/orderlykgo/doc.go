@@ -60,6 +60,15 @@
 //     several claims with one OffsetCommit request.
 //   - EndOffset (orderly.EndOffsetter) is the high watermark of the last
 //     fetch that returned records, so engine stats report lag.
+//   - ReadFrom (orderly.Rereader) opens a stream of the partition from any
+//     offset: a kgo client of its own with the Source's options but no
+//     group, consuming the partition directly (kgo.ConsumePartitions), not
+//     paused with the claim. The engine re-reads there for keys it
+//     spilled. An offset the log no longer has starts the stream at the
+//     partition's first record. Next returns up to 512 records; it returns
+//     orderly.ErrStreamClosed after Close or the claim's revoke, and the
+//     client's fetch errors. Streams left open when the claim ends are
+//     closed, and Consume waits for their clients to close.
 //
 // # Rebalances
 //
@@ -167,7 +176,10 @@
 // way to the engine. The engine stops reading Records when it runs out of
 // credit, and pauses the partition, so it is usually far less. kgo itself
 // buffers at most one fetch response per broker (kgo.FetchMaxBytes, 50 MiB
-// by default) until the poll loop takes it.
+// by default) until the poll loop takes it. A re-read in progress (for the
+// engine's spilled keys; at most one per partition) holds what its own
+// client fetched and the engine has not taken yet: one fetch of the
+// partition.
 //
 // # Dead letters and tracing
 //

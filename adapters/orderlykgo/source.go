@@ -36,6 +36,9 @@ type Source struct {
 
 	// serving counts serve goroutines; Consume waits for them.
 	serving sync.WaitGroup
+	// rereading counts re-read clients (claim.ReadFrom) not closed yet;
+	// Consume waits for them.
+	rereading sync.WaitGroup
 }
 
 type topicPartition struct {
@@ -140,6 +143,7 @@ func (s *Source) Consume(ctx context.Context, serve func(orderly.Claim)) error {
 	cl.Close()
 	s.endAll()
 	s.serving.Wait()
+	s.rereading.Wait()
 	return nil
 }
 

@@ -47,6 +47,8 @@ type claim struct {
 	// and never while holding another of ours.
 	pauseMu sync.Mutex
 	paused  bool
+
+	rereads rereads // re-read streams (ReadFrom)
 }
 
 var _ orderly.Claim = (*claim)(nil)
@@ -62,6 +64,15 @@ func newClaim(h *handler, sess sarama.ConsumerGroupSession, sc sarama.ConsumerGr
 	}
 	c.revoke = sync.OnceFunc(func() { close(c.revoked) })
 	return c
+}
+
+func (c *claim) isRevoked() bool {
+	select {
+	case <-c.revoked:
+		return true
+	default:
+		return false
+	}
 }
 
 // Topic, Partition, Start, Records and Revoked are documented on
@@ -229,12 +240,13 @@ more:
 }
 
 // end runs after serve returned: commits fail from now on, the claim's
-// goroutines stop, and a pause is lifted so that it does not outlive the
+// goroutines stop, re-read streams left open are closed, and a pause is lifted so that it does not outlive the
 // claim (sarama remembers paused partitions and would start the
 // partition's next claim paused).
 func (c *claim) end() {
 	c.ended.Store(true)
 	c.revoke()
+	c.closeRereads()
 	c.workers.Wait()
 	c.pauseMu.Lock()
 	defer c.pauseMu.Unlock()

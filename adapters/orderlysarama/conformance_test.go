@@ -28,7 +28,7 @@ func TestConformance(t *testing.T) {
 		t.Skip("kfake conformance run skipped in -short mode")
 	}
 	c := cluster(t, 3, 1, "unused")
-	adaptertest.TestSource(t, adaptertest.Features{Crash: true, PlantCommit: true, Slow: true, PauseSlack: conformanceSlack, RecordsPerTest: 300},
+	adaptertest.TestSource(t, adaptertest.Features{Crash: true, PlantCommit: true, Reread: true, Slow: true, PauseSlack: conformanceSlack, RecordsPerTest: 300},
 		func(t *testing.T) adaptertest.Cluster { return conformanceCluster{c} })
 }
 

@@ -50,6 +50,15 @@
 //     Consumer.Offsets.Retry.Max times, Metadata.Retry.Backoff apart. An
 //     error wrapping ErrFenced means the coordinator no longer counts this
 //     member in the generation; ErrClaimEnded means serve already returned.
+//   - ReadFrom (orderly.Rereader) opens a stream of the partition from any
+//     offset: a sarama partition consumer outside the group, made by a
+//     consumer of its own from the Source's client (its connections are
+//     shared), not paused with the claim. The engine re-reads there for
+//     keys it spilled. Its Next returns what sarama fetched, up to 64
+//     messages; it returns orderly.ErrStreamClosed after Close or the
+//     claim's revoke, and sarama's errors (sarama.ErrOffsetOutOfRange for
+//     an offset the log no longer has, from ReadFrom itself). Streams left
+//     open when the claim ends are closed, and Consume waits for them.
 //
 // A revoked ConsumeClaim must return within
 // Consumer.Group.Rebalance.Timeout, or sarama ends the session (and Kafka
@@ -100,7 +109,10 @@
 // messages in sarama's channel, 64 in the claim's Records channel plus the
 // one being converted, and one fetch response (up to
 // Consumer.Fetch.Default bytes, more for a single larger batch) that was
-// in flight or being handed over when Pause was called.
+// in flight or being handed over when Pause was called. A re-read in
+// progress (for the engine's spilled keys; at most one per partition) holds
+// as much again: Consumer.ChannelBufferSize messages and one fetch
+// response.
 //
 // # Dead letters
 //

@@ -127,6 +127,7 @@ func (s *Source) Consume(ctx context.Context, serve func(orderly.Claim)) error {
 	// is for the rule "Consume returns after every serve call", stated
 	// here rather than inherited from sarama.
 	h.claims.Wait()
+	h.rereads.Wait()
 	if cerr := group.Close(); cerr != nil {
 		s.log.Debug("orderlysarama: leaving the group", slog.Any("error", cerr))
 	}
@@ -219,6 +220,9 @@ type handler struct {
 	group  sarama.ConsumerGroup
 	serve  func(orderly.Claim)
 	claims sync.WaitGroup
+	// rereads counts re-read streams (claim.ReadFrom) whose consumer is
+	// not closed yet: Consume waits for them before it closes the client.
+	rereads sync.WaitGroup
 }
 
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {

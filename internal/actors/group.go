@@ -46,6 +46,13 @@ type GroupConfig[M any] struct {
 	High, Low Load
 	OnOver    func(over int, seq uint64)
 
+	// KeyEvent, if set, is called with the group's lock held, while key
+	// events are on (SetKeyEventsLocked), whenever a key leaves the over
+	// state (its load fell to Low) or becomes idle (it holds nothing). It
+	// has Done's restrictions: quick, no blocking, no call into the group.
+	// While key events are off it costs nothing.
+	KeyEvent func(key uint64)
+
 	// Turn is the most messages of one key a worker receives back to back
 	// before it yields to other ready work (the "throughput" of Akka and
 	// protoactor dispatchers): a burst on one key costs one scheduling, not
@@ -135,6 +142,7 @@ type Group[M any] struct {
 	over     int    // keys over their high mark
 	overSeq  uint64 // bumped on every change of over
 	reported uint64 // overSeq last handed to OnOver
+	events   bool   // call cfg.KeyEvent (SetKeyEventsLocked)
 
 	loose looseList[M] // messages with no key (see WalkLocked)
 }
@@ -405,6 +413,28 @@ func (g *Group[M]) Keys() int {
 	return len(g.keys) - g.idle
 }
 
+// SetKeyEventsLocked turns KeyEvent calls on or off; the caller holds the
+// lock.
+func (g *Group[M]) SetKeyEventsLocked(on bool) { g.events = on && g.cfg.KeyEvent != nil }
+
+// OverLocked is the number of keys over their high mark; the caller holds
+// the lock.
+func (g *Group[M]) OverLocked() int { return g.over }
+
+// IsOverLocked reports whether key k is over its high mark (it reached
+// High and has not yet fallen to Low); the caller holds the lock.
+func (g *Group[M]) IsOverLocked(k uint64) bool {
+	a := g.keys[k]
+	return a != nil && a.over
+}
+
+// IdleLocked reports whether key k holds nothing (no message queued or
+// running); the caller holds the lock.
+func (g *Group[M]) IdleLocked(k uint64) bool {
+	a := g.keys[k]
+	return a == nil || a.queue.len() == 0
+}
+
 // Load returns what key k holds now (zero when it holds nothing).
 func (g *Group[M]) Load(k uint64) Load {
 	g.mu.Lock()
@@ -505,12 +535,19 @@ func (g *Group[M]) finish(env *envelope[M]) (next *envelope[M]) {
 		}
 		a.load.Messages--
 		a.load.Weight -= env.weight
+		event := false
 		if a.over && g.isUnder(a.load) {
 			a.over = false
 			g.over--
 			g.overSeq++
+			event = true
 		}
 		h, ok := a.queue.peek()
+		if event || !ok {
+			if g.events {
+				g.cfg.KeyEvent(env.keyAt(i))
+			}
+		}
 		if !ok {
 			g.idle++
 			continue

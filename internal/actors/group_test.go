@@ -384,3 +384,61 @@ func TestGroupWakeAllCutsRetryWaitsShort(t *testing.T) {
 	g.WakeAll()
 	require.Equal(t, 2, <-got)
 }
+
+// Key events: while on, the group reports a key that falls back to its low
+// mark and a key that becomes idle, under its lock; while off, nothing.
+// IsOverLocked, IdleLocked and OverLocked agree with what was sent.
+func TestGroupKeyEvents(t *testing.T) {
+	sched := actors.NewScheduler(4, 0, nil)
+	defer sched.Close()
+	release := make(chan struct{})
+	done := make(chan struct{}, 16)
+	events := make(chan uint64, 64) // KeyEvent runs under the lock: it must not block
+	g := actors.NewGroup(sched, actors.GroupConfig[int]{
+		Receive:  func(*int) (time.Duration, bool) { <-release; done <- struct{}{}; return 0, false },
+		High:     actors.Load{Messages: 3},
+		Low:      actors.Load{Messages: 1},
+		KeyEvent: func(k uint64) { events <- k },
+	})
+	step := func() { release <- struct{}{}; <-done }
+
+	// Off: a cold key goes idle unreported.
+	send(g, 0, 1, cold)
+	step()
+	require.Eventually(t, func() bool { return g.Keys() == 0 }, 5*time.Second, time.Millisecond)
+	require.Empty(t, events)
+
+	g.Lock()
+	g.SetKeyEventsLocked(true)
+	g.Unlock()
+	for i := range 4 {
+		send(g, i, 1, hot)
+	}
+	g.Lock()
+	require.True(t, g.IsOverLocked(hot))
+	require.False(t, g.IdleLocked(hot))
+	require.False(t, g.IsOverLocked(cold))
+	require.True(t, g.IdleLocked(cold))
+	require.Equal(t, 1, g.OverLocked())
+	g.Unlock()
+
+	step() // 3 left: still over
+	step() // 2 left
+	require.Empty(t, events)
+	step() // 1 left: at its low mark
+	require.Equal(t, uint64(hot), <-events, "the key fell to its low mark")
+	g.Lock()
+	require.False(t, g.IsOverLocked(hot))
+	require.Equal(t, 0, g.OverLocked())
+	g.Unlock()
+	step() // none left
+	require.Equal(t, uint64(hot), <-events, "the key became idle")
+	g.Lock()
+	require.True(t, g.IdleLocked(hot))
+	g.SetKeyEventsLocked(false)
+	g.Unlock()
+	send(g, 9, 1, hot)
+	step()
+	require.Eventually(t, func() bool { return g.Keys() == 0 }, 5*time.Second, time.Millisecond)
+	require.Empty(t, events, "events are off again")
+}

@@ -59,6 +59,13 @@ type Position struct {
 	Passed int64   // registered entries the watermark has passed since the claim started
 }
 
+// MaxPositionRanges is the most ranges of its own tracker Position returns:
+// every range costs at least two bytes of metadata, so more never fit in
+// MaxMetadataBytes, and the metadata keeps the lowest ranges. It bounds the
+// work done under the owner's lock when a large uncommitted window is
+// fragmented.
+const MaxPositionRanges = MaxMetadataBytes
+
 // Position returns the position to commit, appending its ranges to dst
 // (pass dst[:0] to reuse storage). Ranges of the start metadata that the
 // dispatcher has not reached are carried along: without them, a commit made
@@ -68,7 +75,7 @@ type Position struct {
 // records are done.
 func (o *Offsets) Position(dst []Range) Position {
 	t := o.tracker
-	pos := Position{Next: t.Watermark(), Ranges: t.CompletedAbove(dst), Passed: t.Passed()}
+	pos := Position{Next: t.Watermark(), Ranges: t.CompletedAboveN(dst, MaxPositionRanges), Passed: t.Passed()}
 	if len(o.inherited) == 0 {
 		return pos
 	}

@@ -69,6 +69,20 @@ func (m *trackerModel) completedAbove() []Range {
 	return out
 }
 
+func (m *trackerModel) inFlightAt(offset int64) bool {
+	_, ok := slices.BinarySearch(m.registered, offset)
+	return ok && !m.done[offset]
+}
+
+func (m *trackerModel) nextInFlight(from int64) (int64, bool) {
+	for _, o := range m.registered {
+		if o >= from && !m.done[o] {
+			return o, true
+		}
+	}
+	return 0, false
+}
+
 type Range = committer.Range
 
 // driveTracker applies a random sequence of operations to a Tracker and its
@@ -83,6 +97,10 @@ func driveTracker(t *rapid.T, check func(tr *committer.Tracker, m *trackerModel)
 		switch rapid.IntRange(0, 9).Draw(t, "op") {
 		case 0, 1, 2, 3: // register, usually valid, with gaps
 			offset := next + rapid.Int64Range(0, 3).Draw(t, "gap")
+			if rapid.IntRange(0, 19).Draw(t, "wide") == 0 {
+				// Wide enough to start a segment of its own.
+				offset = next + rapid.Int64Range(60, 9000).Draw(t, "wideGap")
+			}
 			if rapid.IntRange(0, 9).Draw(t, "bogus") == 0 {
 				offset = next - rapid.Int64Range(1, 3).Draw(t, "back")
 			}
@@ -126,7 +144,22 @@ func TestTrackerMatchesModel(t *testing.T) {
 			require.Equal(t, len(m.registered)-int(passed), tr.Pending(), "Pending")
 
 			buf = tr.CompletedAbove(buf[:0])
-			require.Equal(t, m.completedAbove(), nilIfEmpty(buf), "CompletedAbove")
+			want := m.completedAbove()
+			require.Equal(t, want, nilIfEmpty(buf), "CompletedAbove")
+			n := rapid.IntRange(0, 4).Draw(t, "maxRanges")
+			buf = tr.CompletedAboveN(buf[:0], n)
+			require.Equal(t, nilIfEmpty(want[:min(n, len(want))]), nilIfEmpty(buf), "CompletedAboveN(%d)", n)
+
+			if len(m.registered) > 0 {
+				o := rapid.SampledFrom(m.registered).Draw(t, "probe") + rapid.Int64Range(-1, 1).Draw(t, "probeShift")
+				require.Equal(t, m.inFlightAt(o), tr.InFlightAt(o), "InFlightAt(%d)", o)
+				wantNext, wantOK := m.nextInFlight(o)
+				gotNext, gotOK := tr.NextInFlight(o)
+				require.Equal(t, wantOK, gotOK, "NextInFlight(%d) found", o)
+				if wantOK {
+					require.Equal(t, wantNext, gotNext, "NextInFlight(%d)", o)
+				}
+			}
 		})
 	})
 }
