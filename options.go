@@ -118,8 +118,8 @@ func (c *config) setLimits(name string, l *limits, records int, bytes int64) {
 //     has drained to its low water mark (WithLowWaterMark), in order; the
 //     partition is not paused, so the other keys go on at full speed
 //     while the spilled key holds the watermark back (see
-//     WithMaxUncommitted). Default: a quarter of the partition buffer, so
-//     that one key never takes most of it.
+//     WithMaxUncommitted). Default: half the partition buffer, so
+//     that one key never takes more than half of it.
 //   - It pauses its partition's fetching (PauseKey) until it falls to its
 //     low water mark (KeyOverflowPause: a claim that cannot re-read,
 //     WithAtMostOnce, or Serial). Records already fetched, of every key,
