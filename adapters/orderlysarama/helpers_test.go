@@ -15,6 +15,7 @@ import (
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/orderlysarama"
+	"github.com/orderly-go/orderly/adapters/orderlysarama/internal/faultproxy"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -23,14 +24,29 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // partitions partitions each.
 func cluster(t testing.TB, brokers int, partitions int32, topics ...string) *kfake.Cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(
+	return clusterWith(t, brokers, partitions, topics)
+}
+
+// clusterWith is cluster with more kfake options.
+func clusterWith(t testing.TB, brokers int, partitions int32, topics []string, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{
 		kfake.NumBrokers(brokers),
 		kfake.SeedTopics(partitions, topics...),
-		kfake.GroupMinSessionTimeout(100*time.Millisecond),
-	)
+		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+	}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	return c
+}
+
+// proxiedCluster is cluster behind a fault proxy: every client connection
+// to its brokers goes through p.
+func proxiedCluster(t testing.TB, brokers int, partitions int32, topics ...string) (*kfake.Cluster, *faultproxy.Proxy) {
+	t.Helper()
+	p := faultproxy.New()
+	t.Cleanup(func() { _ = p.Close() })
+	return clusterWith(t, brokers, partitions, topics, kfake.ListenFn(p.Listen)), p
 }
 
 // config is a sarama config with fast group settings for kfake.

@@ -85,7 +85,19 @@ func (s *Source) Config() *sarama.Config {
 }
 
 // Consume joins the group and serves every claimed partition until ctx is
-// done, then leaves the group and returns nil. See orderly.Source.
+// done, then hands every claim back and leaves the group, and returns nil.
+// See orderly.Source.
+//
+// When ctx is done, Consume revokes every claim it is serving while the
+// member is still in the group, and keeps the group session (heartbeats,
+// and a rejoin already under way) going until every serve call has
+// returned: the final commits go out as a member of the current
+// generation. Only then does it end the session and leave the group.
+// Partitions assigned meanwhile are not served. Consume returns at most
+// Consumer.Group.Session.Timeout after the last serve call returned: a
+// coordinator that stopped answering would hold sarama's leave up to
+// Net.ReadTimeout, and expires the member after the session timeout
+// anyway; the leave then finishes in the background.
 //
 // Errors the group recovers from are logged and retried: a client that
 // cannot reach any broker is created again, and a failed group session
@@ -105,42 +117,91 @@ func (s *Source) Consume(ctx context.Context, serve func(orderly.Claim)) error {
 	if client == nil {
 		return err // nil when ctx ended first
 	}
-	defer func() {
-		if err := client.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
-			s.log.Debug("orderlysarama: closing the client", slog.Any("error", err))
-		}
-	}()
 	group, err := sarama.NewConsumerGroupFromClient(s.group, client)
 	if err != nil {
+		s.closeClient(client)
 		return invalid("%w", err)
 	}
-	// Owned by Consume, which waits for it after closing the group (that
-	// closes Errors).
-	drained := make(chan struct{})
+	h := newHandler(s, client, group, serve)
+	// The group session outlives ctx until every claim has been handed
+	// back: see stopServing.
+	sessionCtx, endSession := context.WithCancel(context.WithoutCancel(ctx))
+	handedBack := make(chan struct{}) // ctx is done and every serve call has returned
+	finished := make(chan error, 1)
+	// Owned by Consume, which waits for it, unless leaving the group takes
+	// longer than the session timeout (see below): then it finishes on its
+	// own, bounded by sarama's Net timeouts.
 	go func() {
-		defer close(drained)
-		s.drainErrors(group.Errors())
+		defer endSession()
+		// Owned by this goroutine, which waits for it after closing the
+		// group (that closes Errors).
+		drained := make(chan struct{})
+		go func() {
+			defer close(drained)
+			s.drainErrors(group.Errors())
+		}()
+		runDone := make(chan struct{})
+		// Owned by this goroutine: when ctx ends first, it hands every
+		// claim back and then ends the group session.
+		go func() {
+			select {
+			case <-ctx.Done():
+				h.stopServing()
+				close(handedBack)
+			case <-runDone:
+			}
+			endSession()
+		}()
+		err := s.run(ctx, sessionCtx, group, h)
+		close(runDone)
+		// Every ConsumeClaim has returned when group.Consume returns; the
+		// wait is for the rule "Consume returns after every serve call",
+		// stated here rather than inherited from sarama.
+		h.claims.Wait()
+		if cerr := group.Close(); cerr != nil {
+			s.log.Debug("orderlysarama: leaving the group", slog.Any("error", cerr))
+		}
+		<-drained
+		s.closeClient(client)
+		finished <- err
 	}()
-	h := &handler{src: s, client: client, group: group, serve: serve}
-	err = s.run(ctx, group, h)
-	// Every ConsumeClaim has returned when group.Consume returns; the wait
-	// is for the rule "Consume returns after every serve call", stated
-	// here rather than inherited from sarama.
-	h.claims.Wait()
-	if cerr := group.Close(); cerr != nil {
-		s.log.Debug("orderlysarama: leaving the group", slog.Any("error", cerr))
+	select {
+	case err := <-finished:
+		return err
+	case <-handedBack:
 	}
-	<-drained
-	return err
+	// Every claim is drained and committed; what is left is sarama's: stop
+	// heartbeating and send LeaveGroup. Neither takes a context, and a
+	// coordinator that stopped answering holds them up to Net.ReadTimeout
+	// each. Past the session timeout the coordinator expires the member
+	// anyway, so Consume waits no longer than that.
+	timeout := time.NewTimer(s.cfg.Consumer.Group.Session.Timeout)
+	defer timeout.Stop()
+	select {
+	case err := <-finished:
+		return err
+	case <-timeout.C:
+		s.log.Warn("orderlysarama: leaving the group takes longer than the session timeout; returning without waiting for it",
+			slog.Duration("session_timeout", s.cfg.Consumer.Group.Session.Timeout))
+		return nil
+	}
 }
 
-// run calls group.Consume until ctx is done: an eager rebalance ends each
-// call, a cooperative one does not.
-func (s *Source) run(ctx context.Context, group sarama.ConsumerGroup, h *handler) error {
+func (s *Source) closeClient(client sarama.Client) {
+	if err := client.Close(); err != nil && !errors.Is(err, sarama.ErrClosedClient) {
+		s.log.Debug("orderlysarama: closing the client", slog.Any("error", err))
+	}
+}
+
+// run calls group.Consume with sessionCtx until ctx is done: an eager
+// rebalance ends each call, a cooperative one does not. Once ctx is done
+// it joins no more and returns when sessionCtx ends.
+func (s *Source) run(ctx, sessionCtx context.Context, group sarama.ConsumerGroup, h *handler) error {
 	backoff := s.opts.backoffMin
 	for {
-		err := group.Consume(ctx, s.topics, h)
+		err := group.Consume(sessionCtx, s.topics, h)
 		if ctx.Err() != nil {
+			<-sessionCtx.Done()
 			return nil
 		}
 		if err == nil {
@@ -152,6 +213,7 @@ func (s *Source) run(ctx context.Context, group sarama.ConsumerGroup, h *handler
 		}
 		s.log.Warn("orderlysarama: consumer group session failed; joining again", slog.Any("error", err), slog.Duration("backoff", backoff))
 		if !sleep(ctx, backoff) {
+			<-sessionCtx.Done()
 			return nil
 		}
 		backoff = min(2*backoff, s.opts.backoffMax)
@@ -218,7 +280,73 @@ type handler struct {
 	client sarama.Client
 	group  sarama.ConsumerGroup
 	serve  func(orderly.Claim)
-	claims sync.WaitGroup
+	claims sync.WaitGroup // ConsumeClaim calls running
+
+	// mu guards stopping and serving, and orders served.Add before
+	// stopServing's Wait. Held only briefly; nothing is called under it.
+	mu       sync.Mutex
+	stopping bool                // Consume's ctx is done: claims are no longer served
+	serving  map[*claim]struct{} // claims whose serve call has not returned
+	served   sync.WaitGroup      // one count per entry of serving
+}
+
+func newHandler(s *Source, client sarama.Client, group sarama.ConsumerGroup, serve func(orderly.Claim)) *handler {
+	return &handler{src: s, client: client, group: group, serve: serve, serving: make(map[*claim]struct{})}
+}
+
+// admit registers c for serving, or reports false once the source is
+// stopping.
+func (h *handler) admit(c *claim) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopping {
+		return false
+	}
+	h.serving[c] = struct{}{}
+	h.served.Add(1)
+	return true
+}
+
+func (h *handler) dismiss(c *claim) {
+	h.mu.Lock()
+	delete(h.serving, c)
+	h.mu.Unlock()
+	h.served.Done()
+}
+
+func (h *handler) isStopping() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stopping
+}
+
+// stopServing runs once Consume's ctx is done, while the group session is
+// still alive: it stops fetching, revokes every claim being served and
+// waits until every serve call has returned, so that the engine drains
+// and commits each claim while this member still belongs to the group.
+//
+// Why the session must outlive ctx: sarama gives up a rejoin under way
+// when its context ends (a SyncGroup answered REBALANCE_IN_PROGRESS is
+// retried only while the context lives), and its session then keeps the
+// generation it had before the rejoin, while the coordinator has moved
+// to the next one with this member in it. Final commits sent then carry a
+// generation the coordinator no longer accepts (ILLEGAL_GENERATION) and
+// are lost: the next owner handles those records again. Kept alive, the
+// rejoin completes, and Commit retries in the new generation.
+func (h *handler) stopServing() {
+	h.mu.Lock()
+	h.stopping = true
+	claims := make([]*claim, 0, len(h.serving))
+	for c := range h.serving {
+		claims = append(claims, c)
+	}
+	h.mu.Unlock()
+	h.group.PauseAll()
+	for _, c := range claims {
+		c.log.Debug("orderlysarama: claim revoked: the source is stopping")
+		c.revoke()
+	}
+	h.served.Wait()
 }
 
 func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
@@ -234,15 +362,29 @@ func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
 }
 
 // ConsumeClaim serves the claim and returns once the engine has drained
-// and committed it (serve returned).
+// and committed it (serve returned). Once the source is stopping it does
+// not serve, and after serving it does not return until sarama releases
+// the claim: returning early would end sarama's session for every claim
+// (see stopServing).
 func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, sc sarama.ConsumerGroupClaim) error {
 	h.claims.Add(1)
 	defer h.claims.Done()
 	c := newClaim(h, sess, sc)
+	if !h.admit(c) {
+		c.log.Debug("orderlysarama: claim not served: the source is stopping")
+		c.hold()
+		return nil
+	}
 	c.start = h.startPosition(sess, sc, c.log)
 	c.run()
-	defer c.end()
-	h.serve(c)
+	func() {
+		defer h.dismiss(c)
+		defer c.end()
+		h.serve(c)
+	}()
+	if h.isStopping() {
+		c.hold()
+	}
 	return nil
 }
 
