@@ -112,7 +112,13 @@ func produceTo(t testing.TB, p *orderlysarama.Producer, topic string, partition 
 // of topic; a partition without a commit has Offset -1.
 func committed(t testing.TB, c *kfake.Cluster, group, topic string, n int32) []orderly.Position {
 	t.Helper()
-	admin, err := sarama.NewClusterAdmin(c.ListenAddrs(), orderlysarama.DefaultConfig())
+	return committedWith(t, c, orderlysarama.DefaultConfig(), group, topic, n)
+}
+
+// committedWith is committed with an admin client configured by cfg.
+func committedWith(t testing.TB, c *kfake.Cluster, cfg *sarama.Config, group, topic string, n int32) []orderly.Position {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin(c.ListenAddrs(), cfg)
 	require.NoError(t, err)
 	defer admin.Close()
 	parts := make([]int32, n)

@@ -2,7 +2,10 @@ package orderlysarama
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -103,9 +106,11 @@ func (s *Source) Config() *sarama.Config {
 // cannot reach any broker is created again, and a failed group session
 // (coordinator unreachable or moving, a rebalance that failed) is joined
 // again, after a backoff that grows from WithRetryBackoff's min to its max
-// and resets after a session that succeeded. Consume returns an error only
-// for a configuration sarama rejects at runtime (wrapping ErrInvalidConfig),
-// for a nil serve, and ErrConsumed when called twice.
+// and resets after a session that succeeded. Consume returns an error for
+// what no retry fixes: a configuration sarama rejects at runtime (wrapping
+// ErrInvalidConfig), a failed authentication (wrapping ErrAuthentication),
+// an access the cluster's ACLs deny (wrapping ErrAuthorization), a nil
+// serve, and ErrConsumed when called twice.
 func (s *Source) Consume(ctx context.Context, serve func(orderly.Claim)) error {
 	if serve == nil {
 		return invalid("Consume: nil serve")
@@ -208,8 +213,8 @@ func (s *Source) run(ctx, sessionCtx context.Context, group sarama.ConsumerGroup
 			backoff = s.opts.backoffMin
 			continue
 		}
-		if fatal(err) {
-			return invalid("consumer group: %w", err)
+		if ferr := fatal("consumer group", err); ferr != nil {
+			return ferr
 		}
 		s.log.Warn("orderlysarama: consumer group session failed; joining again", slog.Any("error", err), slog.Duration("backoff", backoff))
 		if !sleep(ctx, backoff) {
@@ -229,8 +234,8 @@ func (s *Source) connect(ctx context.Context) (sarama.Client, error) {
 		if err == nil {
 			return client, nil
 		}
-		if fatal(err) {
-			return nil, invalid("client: %w", err)
+		if ferr := fatal("creating the client", err); ferr != nil {
+			return nil, ferr
 		}
 		s.log.Warn("orderlysarama: cannot connect; retrying", slog.Any("brokers", s.brokers), slog.Any("error", err), slog.Duration("backoff", backoff))
 		if !sleep(ctx, backoff) {
@@ -253,10 +258,33 @@ func (s *Source) drainErrors(errs <-chan error) {
 	}
 }
 
-// fatal reports whether err is a configuration error, which no retry fixes.
-func fatal(err error) bool {
-	var ce sarama.ConfigurationError
-	return errors.As(err, &ce) || errors.Is(err, sarama.ErrClosedConsumerGroup)
+// fatal returns err, which happened while doing what, wrapped in the
+// sentinel of its kind when no retry fixes it, and nil otherwise: a
+// configuration error (ErrInvalidConfig), a failed authentication
+// (ErrAuthentication: SASL rejected, or the broker's TLS certificate not
+// trusted) or an access the ACLs deny (ErrAuthorization). Everything
+// else, a broker or coordinator that cannot be reached included, is
+// retried.
+func fatal(what string, err error) error {
+	var (
+		ce        sarama.ConfigurationError
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalidCA x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &ce), errors.Is(err, sarama.ErrClosedConsumerGroup):
+		return invalid("%s: %w", what, err)
+	case errors.Is(err, sarama.ErrSASLAuthenticationFailed), errors.Is(err, sarama.ErrUnsupportedSASLMechanism),
+		errors.Is(err, sarama.ErrIllegalSASLState),
+		errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalidCA), errors.As(err, &verify):
+		return fmt.Errorf("%w: %s: %w", ErrAuthentication, what, err)
+	case errors.Is(err, sarama.ErrGroupAuthorizationFailed), errors.Is(err, sarama.ErrTopicAuthorizationFailed),
+		errors.Is(err, sarama.ErrClusterAuthorizationFailed):
+		return fmt.Errorf("%w: %s: %w", ErrAuthorization, what, err)
+	}
+	return nil
 }
 
 // sleep waits for d or ctx, reporting whether d passed.
