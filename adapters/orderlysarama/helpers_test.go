@@ -73,6 +73,19 @@ var strategies = []struct {
 	{"range", sarama.NewBalanceStrategyRange},
 	{"roundrobin", sarama.NewBalanceStrategyRoundRobin},
 	{"cooperative-sticky", sarama.NewBalanceStrategyCooperativeSticky},
+	{"sticky", sarama.NewBalanceStrategySticky},
+}
+
+// strategyNamed is the strategy of strategies called name.
+func strategyNamed(t testing.TB, name string) func() sarama.BalanceStrategy {
+	t.Helper()
+	for _, s := range strategies {
+		if s.name == name {
+			return s.new
+		}
+	}
+	t.Fatalf("no rebalance strategy %q", name)
+	return nil
 }
 
 func newSource(t testing.TB, c *kfake.Cluster, group string, cfg *sarama.Config, topics ...string) *orderlysarama.Source {
