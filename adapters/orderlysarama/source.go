@@ -383,9 +383,20 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	return nil
 }
 
+// Cleanup logs the session's end, as a warning when it was lost (its
+// heartbeats failed, the coordinator expelled the member, a partition
+// consumer gave up): sarama then joins again by itself, and with a
+// cooperative strategy group.Consume does not even return an error.
 func (h *handler) Cleanup(sess sarama.ConsumerGroupSession) error {
-	h.src.log.Debug("orderlysarama: session ended", slog.String("member", sess.MemberID()),
-		slog.Int("generation", int(sess.GenerationID())))
+	attrs := []any{slog.String("member", sess.MemberID()), slog.Int("generation", int(sess.GenerationID()))}
+	switch cause := context.Cause(sess.Context()); {
+	case cause == nil, errors.Is(cause, context.Canceled), errors.Is(cause, sarama.ErrRebalanceInProgress):
+		h.src.log.Debug("orderlysarama: session ended", attrs...)
+	case errors.Is(cause, sarama.ErrSessionPartitionCountChanged):
+		h.src.log.Info("orderlysarama: session ended: partitions were added", attrs...)
+	default:
+		h.src.log.Warn("orderlysarama: group session lost; joining again", append(attrs, slog.Any("error", cause))...)
+	}
 	return nil
 }
 
