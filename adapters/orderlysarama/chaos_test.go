@@ -56,6 +56,7 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos run skipped in -short mode")
 	}
+	t.Parallel()
 	client := saramaClient{}
 	var sum chaosSummary
 	defer sum.log(t)

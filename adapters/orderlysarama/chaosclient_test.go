@@ -26,11 +26,11 @@ type chaosClient interface {
 	// "cooperative-sticky".
 	strategies() []string
 	// member returns a group member's Source for topic on c, using the
-	// named strategy and logging to log, and a function that makes the
-	// member vanish as a killed process would: its connections drop and it
-	// can reach no broker again, so it sends nothing more (no commit, no
-	// heartbeat, no leave).
-	member(t testing.TB, c *kfake.Cluster, group, topic, strategy string, log *slog.Logger) (src orderly.Source, vanish func())
+	// named strategy and session timeout and logging to log, and a
+	// function that makes the member vanish as a killed process would:
+	// its connections drop and it can reach no broker again, so it sends
+	// nothing more (no commit, no heartbeat, no leave).
+	member(t testing.TB, c *kfake.Cluster, group, topic, strategy string, session time.Duration, log *slog.Logger) (src orderly.Source, vanish func())
 }
 
 // saramaClient is the chaosClient of this package's Source.
@@ -44,16 +44,21 @@ func (saramaClient) strategies() []string {
 	return names
 }
 
-func (saramaClient) member(t testing.TB, c *kfake.Cluster, group, topic, strategy string, log *slog.Logger) (orderly.Source, func()) {
+func (saramaClient) member(t testing.TB, c *kfake.Cluster, group, topic, strategy string, session time.Duration, log *slog.Logger) (orderly.Source, func()) {
 	t.Helper()
 	cfg := config(strategyNamed(t, strategy))
 	// A vanished member's session is noticed after Session.Timeout.
-	cfg.Consumer.Group.Session.Timeout = 1500 * time.Millisecond
-	cfg.Consumer.Group.Rebalance.Timeout = 6 * time.Second
-	// sarama's default wait before joining again after a rebalance was
-	// interrupted (a SyncGroup answered REBALANCE_IN_PROGRESS): members
-	// stopped during that wait are what rolling deploys run into.
-	cfg.Consumer.Group.Rebalance.Retry.Backoff = sarama.NewConfig().Consumer.Group.Rebalance.Retry.Backoff
+	cfg.Consumer.Group.Session.Timeout = session
+	// Above the engine's revoke and drain timeouts together (chaos.join):
+	// a revoked claim's ConsumeClaim returns within them.
+	cfg.Consumer.Group.Rebalance.Timeout = 20 * time.Second
+	// The wait before joining again after a rebalance was interrupted (a
+	// SyncGroup answered REBALANCE_IN_PROGRESS): sarama's default, 2s, as
+	// members stopped during that wait are what rolling deploys run into;
+	// but below a third of the session timeout, as sarama sends no
+	// heartbeat while it waits, and the coordinator expires a member
+	// silent for the session timeout.
+	cfg.Consumer.Group.Rebalance.Retry.Backoff = min(sarama.NewConfig().Consumer.Group.Rebalance.Retry.Backoff, session/3)
 	d := &vanishingDialer{}
 	cfg.Net.Proxy.Enable = true
 	cfg.Net.Proxy.Dialer = d

@@ -42,6 +42,9 @@ type chaosRun struct {
 	// proxied puts a fault proxy between the members and the cluster
 	// (chaos.proxy), for outages.
 	proxied bool
+	// session is the members' session timeout, after which the group
+	// expires a member that vanished; 3s when zero.
+	session time.Duration
 }
 
 // chaosStep is one member change of a scenario.
@@ -52,6 +55,9 @@ type chaosStep struct {
 	// overlap: the next step may start before the group has settled
 	// after this one, so that rebalances overlap.
 	overlap bool
+	// flowing: the producer goes on while the step runs (otherwise it
+	// waits until the step has been set going).
+	flowing bool
 }
 
 // uniformKeys draws keys uniformly from n.
@@ -76,8 +82,8 @@ type chaosResult struct {
 	// duplicates are the extra completions of records completed more than
 	// once, by the cause of each: the earlier claim's member vanished
 	// (crash) or left or gave the partition up in a rebalance (graceful).
-	// The earlier claim may also have ended during an outage (outage),
-	// when its final commit could not reach the cluster.
+	// The earlier claim may also have been serving when an outage began
+	// (outage): its final commit could not reach the cluster.
 	crashDuplicates, outageDuplicates, gracefulDuplicates int
 	// unsaved: records the vanished member had completed and not committed.
 	unsaved int
@@ -154,6 +160,9 @@ func (r chaosRun) run(t *testing.T) chaosResult {
 	if r.key == nil {
 		r.key = uniformKeys(100)
 	}
+	if r.session == 0 {
+		r.session = 3 * time.Second
+	}
 	const topic, group = "chaos", "chaos"
 	rng := rand.New(rand.NewPCG(r.seed, 0xc4a05))
 	var (
@@ -166,11 +175,15 @@ func (r chaosRun) run(t *testing.T) chaosResult {
 		c = cluster(t, 3, r.partitions, topic)
 	}
 	ch := newChaos(t, c, r.client, r.strategy, group, topic, r.partitions)
+	ch.session = r.session
 	ch.proxy = proxy
 	go ch.pollCommitted()
 	for _, name := range r.initial {
 		ch.join(name)
 	}
+	// The scenario plays out under load: records flow once the group has
+	// formed.
+	ch.waitSettled("the initial members join")
 
 	gate := make(chan chan struct{})
 	produced := make(chan error, 1)
@@ -186,17 +199,20 @@ func (r chaosRun) run(t *testing.T) chaosResult {
 			t.Fatalf("producer ended before step %q: %v", s.name, err)
 		}
 		t.Logf("%s: %s (handled %d)", time.Now().Format("15:04:05.000"), s.name, ch.completedCount())
+		if s.flowing {
+			close(resume)
+		}
 		s.do(ch, rng)
-		close(resume)
+		if !s.flowing {
+			close(resume)
+		}
 		if !s.overlap {
 			ch.waitSettled(s.name)
 		}
 	}
 	require.NoError(t, <-produced)
 	ch.waitFor("every record handled and committed to the end of every partition", ch.allDoneAndCommitted)
-	for _, m := range ch.liveMembers() {
-		ch.leave(m)
-	}
+	ch.leave(ch.liveMembers()...)
 	ch.stopAll()
 	return ch.check()
 }
@@ -212,32 +228,71 @@ func leaveStep(at float64) chaosStep {
 }
 
 // outageStep cuts every connection between the members and the cluster
-// for d, then lets them through again (the producer waits meanwhile). It
-// checks that the outage shows in every live member's Stats (its claims
-// revoked: no partitions) while it lasts.
+// for d, then lets them through again (the producer waits meanwhile). The
+// outage must show in every live member's Stats: its claims are handed
+// back (no partition listed) before it takes partitions up again.
 func outageStep(at float64, d time.Duration) chaosStep {
 	return chaosStep{at: at, name: fmt.Sprintf("the cluster is unreachable for %v", d), do: func(ch *chaos, _ *rand.Rand) {
+		live := ch.liveMembers()
 		began := time.Now()
 		ch.mu.Lock()
 		ch.outage = true
+		for _, cl := range ch.claims {
+			if cl.serving {
+				cl.hitByOutage = true
+			}
+		}
 		ch.mu.Unlock()
 		ch.proxy.Cut()
-		live := ch.liveMembers()
-		ch.waitFor("every member's Stats to show its partitions gone", func() (bool, string) {
-			for _, m := range live {
-				if n := len(m.eng.Stats().Partitions); n > 0 {
-					return false, fmt.Sprintf("%s holds %d partitions", m.name, n)
+		// Owned by the step, which stops it and waits for it: it notes
+		// each member whose Stats lists no partition.
+		var (
+			seenMu sync.Mutex
+			seen   = make(map[*chaosMember]time.Duration)
+			stop   = make(chan struct{})
+			done   = make(chan struct{})
+		)
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for {
+				for _, m := range live {
+					if len(m.eng.Stats().Partitions) == 0 {
+						seenMu.Lock()
+						if _, ok := seen[m]; !ok {
+							seen[m] = time.Since(began)
+						}
+						seenMu.Unlock()
+					}
+				}
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
 				}
 			}
-			return true, ""
-		})
-		ch.t.Logf("%s: every member's Stats shows no partition", time.Now().Format("15:04:05.000"))
-		time.Sleep(time.Until(began.Add(d))) // the outage's length, not a wait for an event
+		}()
+		time.Sleep(d) // the outage's length, not a wait for an event
 		ch.proxy.Restore()
 		ch.mu.Lock()
 		ch.outage = false
 		ch.mu.Unlock()
+		ch.t.Logf("%s: the cluster is reachable again; %d connections were refused meanwhile", time.Now().Format("15:04:05.000"), ch.proxy.Refused())
+		ch.waitFor("every member's Stats to have shown its partitions handed back", func() (bool, string) {
+			seenMu.Lock()
+			defer seenMu.Unlock()
+			for _, m := range live {
+				if _, ok := seen[m]; !ok {
+					return false, m.name + " still lists partitions"
+				}
+			}
+			return true, ""
+		})
+		close(stop)
+		<-done
 		for _, m := range live {
+			ch.t.Logf("%s's Stats listed no partition %v after the cut", m.name, seen[m].Round(time.Millisecond))
 			select {
 			case err := <-m.ran:
 				m.ran <- err
@@ -245,12 +300,15 @@ func outageStep(at float64, d time.Duration) chaosStep {
 			default:
 			}
 		}
-		ch.t.Logf("%s: the cluster is reachable again; %d connections were refused meanwhile", time.Now().Format("15:04:05.000"), ch.proxy.Refused())
 	}}
 }
 
+// crashStep makes a member vanish while it holds completed records its
+// last commit does not cover: records flow meanwhile, or there would be
+// none once it had caught up and committed.
 func crashStep(at float64) chaosStep {
-	return chaosStep{at: at, name: "a member vanishes", do: func(ch *chaos, rng *rand.Rand) { ch.crash(pick(rng, ch.liveMembers())) }}
+	return chaosStep{at: at, name: "a member vanishes", flowing: true,
+		do: func(ch *chaos, rng *rand.Rand) { ch.crash(pick(rng, ch.liveMembers())) }}
 }
 
 // replaceStep stops the oldest live member and starts name in its place,
@@ -291,6 +349,7 @@ type chaos struct {
 	partitions int32
 	logs       *chaosLogs
 	proxy      *faultproxy.Proxy // nil unless chaosRun.proxied
+	session    time.Duration     // members' session timeout
 	// byRecord maps a record handed to the engine to the claim it came
 	// from (records of different claims are different values).
 	byRecord sync.Map
@@ -314,7 +373,8 @@ type chaos struct {
 	// unsaved are the records the vanished member had completed but not
 	// committed when it vanished.
 	unsaved []chaosAt
-	// outage: the proxy is cutting the members off the cluster.
+	// outage: the proxy is cutting the members off the cluster; claims
+	// granted meanwhile are hit by it.
 	outage bool
 }
 
@@ -352,13 +412,16 @@ type chaosMember struct {
 func (ch *chaos) join(name string) {
 	t := ch.t
 	log := ch.logs.logger(name)
-	src, vanish := ch.client.member(t, ch.c, ch.group, ch.topic, ch.strategy, log)
+	src, vanish := ch.client.member(t, ch.c, ch.group, ch.topic, ch.strategy, ch.session, log)
 	m := &chaosMember{name: name, vanish: vanish, ran: make(chan error, 1)}
 	eng, err := orderly.New(chaosSource{Source: src, ch: ch, m: m}, orderly.HandlerFunc(ch.handle),
 		orderly.WithLogger(log),
 		orderly.WithCommitInterval(100*time.Millisecond),
-		orderly.WithRevokeTimeout(2*time.Second),
-		orderly.WithDrainTimeout(2*time.Second))
+		// Handlers take under a millisecond; the drain timeout also bounds
+		// a final commit, which may wait for a rejoin under way (sarama's
+		// Rebalance.Retry.Backoff, then a JoinGroup and a SyncGroup).
+		orderly.WithRevokeTimeout(5*time.Second),
+		orderly.WithDrainTimeout(10*time.Second))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
@@ -369,19 +432,25 @@ func (ch *chaos) join(name string) {
 	go func() { m.ran <- eng.Run(ctx) }()
 }
 
-// leave cancels m's Run (drain, final commits, leave the group) and waits
-// for it to return.
-func (ch *chaos) leave(m *chaosMember) {
+// leave cancels the members' Run (drain, final commits, leave the group),
+// all at once, and waits for each to return.
+func (ch *chaos) leave(ms ...*chaosMember) {
 	ch.mu.Lock()
-	m.left = true
+	for _, m := range ms {
+		m.left = true
+	}
 	ch.mu.Unlock()
-	m.cancel()
-	select {
-	case err := <-m.ran:
-		require.NoError(ch.t, err, "%s: Run", m.name)
-		m.ran <- err // for stopAll
-	case <-time.After(30 * time.Second):
-		ch.t.Fatalf("%s: Run did not return within 30s of leaving", m.name)
+	for _, m := range ms {
+		m.cancel()
+	}
+	for _, m := range ms {
+		select {
+		case err := <-m.ran:
+			require.NoError(ch.t, err, "%s: Run", m.name)
+			m.ran <- err // for stopAll
+		case <-time.After(30 * time.Second):
+			ch.t.Fatalf("%s: Run did not return within 30s of leaving", m.name)
+		}
 	}
 }
 
@@ -773,7 +842,7 @@ func (ch *chaos) check() chaosResult {
 		for _, cl := range grants[:len(grants)-1] {
 			if cl.m.crashed {
 				res.crashDuplicates++
-			} else if cl.endedInOutage {
+			} else if cl.hitByOutage {
 				res.outageDuplicates++
 			} else {
 				res.gracefulDuplicates++
@@ -866,10 +935,10 @@ type chaosClaim struct {
 	fwd     sync.WaitGroup
 
 	// guarded by ch.mu
-	serving       bool
-	endedInOutage bool // serve returned while the proxy cut the cluster off
-	lastStarted   map[string]int64
-	completed     []int64
+	serving     bool
+	hitByOutage bool // serving when the proxy cut the cluster off, or granted while it did
+	lastStarted map[string]int64
+	completed   []int64
 }
 
 func (ch *chaos) granted(m *chaosMember, c orderly.Claim) *chaosClaim {
@@ -883,6 +952,7 @@ func (ch *chaos) granted(m *chaosMember, c orderly.Claim) *chaosClaim {
 	ch.mu.Lock()
 	ch.seq++
 	cl.seq = ch.seq
+	cl.hitByOutage = ch.outage
 	for _, other := range ch.claims {
 		if other.Partition() == c.Partition() {
 			cl.id++
@@ -914,7 +984,6 @@ func (cl *chaosClaim) returned() {
 	cl.fwd.Wait()
 	cl.ch.mu.Lock()
 	cl.serving = false
-	cl.endedInOutage = cl.ch.outage
 	cl.ch.mu.Unlock()
 }
 

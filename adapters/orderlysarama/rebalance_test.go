@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 )
 
@@ -35,6 +36,7 @@ func TestGracefulMemberChangesHandleNothingTwice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("rebalance runs skipped in -short mode")
 	}
+	t.Parallel()
 	client := saramaClient{}
 	seeds := seedsFromEnv(t, handoverSeedEnv, handoverSeedsEnv, handoverCISeeds)
 	var sum chaosSummary
@@ -46,7 +48,9 @@ func TestGracefulMemberChangesHandleNothingTwice(t *testing.T) {
 					t.Logf("replay with %s=%d", handoverSeedEnv, seed)
 					res := chaosRun{
 						client: client, strategy: strategy, seed: seed,
-						key:     zipfKeys(1000, 1.2),
+						key: zipfKeys(1000, 1.2),
+						// sarama's default: no member is expected to vanish.
+						session: sarama.NewConfig().Consumer.Group.Session.Timeout,
 						initial: []string{"m1", "m2", "m3"},
 						steps: []chaosStep{
 							overlapped(replaceStep(0.10, "m1b")),
