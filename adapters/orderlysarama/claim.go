@@ -40,6 +40,9 @@ type claim struct {
 	revoke  func()
 	ended   atomic.Bool // serve returned: Commit fails with ErrClaimEnded
 	workers sync.WaitGroup
+	// sending holds one token while an OffsetCommit of the claim is in
+	// flight, abandoned ones included: see send.
+	sending chan struct{}
 
 	// pauseMu guards paused and keeps each group Pause/Resume call
 	// ordered with the flag it sets. Held only around those calls, which
@@ -61,6 +64,7 @@ func newClaim(h *handler, sess sarama.ConsumerGroupSession, sc sarama.ConsumerGr
 		tp:      map[string][]int32{sc.Topic(): {sc.Partition()}},
 		records: make(chan []*orderly.Record, 1),
 		revoked: make(chan struct{}),
+		sending: make(chan struct{}, 1),
 	}
 	c.revoke = sync.OnceFunc(func() { close(c.revoked) })
 	return c
@@ -112,11 +116,13 @@ func (c *claim) setPaused(paused bool) {
 // the partition before it returns, with one OffsetCommit request to the
 // group coordinator (see commit). A nil error means the coordinator
 // acknowledged the commit for this partition. An error means it may not be
-// stored: ctx's error, ErrClaimEnded once serve returned, an error
-// wrapping ErrFenced when the coordinator says this member is not in the
-// current generation, or the last retriable error (wrapping sarama's) after
-// the retries. Commit may be called after Revoked is closed, until serve
-// returns.
+// stored: ctx's error (Commit returns by ctx's deadline whatever the
+// coordinator does; a request abandoned then may still be stored, before
+// any later Commit of the claim), ErrClaimEnded once serve returned, an
+// error wrapping ErrFenced when the coordinator rejects this member's
+// generation and its session is over, or the last retriable error
+// (wrapping sarama's) after the retries. Commit may be called after
+// Revoked is closed, until serve returns.
 func (c *claim) Commit(ctx context.Context, next int64, metadata string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -299,4 +305,15 @@ func toHeaders(hs []*sarama.RecordHeader) []orderly.Header {
 		off += len(h.Key)
 	}
 	return out
+}
+
+// hold keeps the partition, unserved, until sarama releases it (Messages
+// closes: a revoke or the session's end), discarding what was fetched:
+// the source is stopping, and nothing of the claim is handled or
+// committed any more. The partition is paused first so that sarama stops
+// fetching it.
+func (c *claim) hold() {
+	c.h.group.Pause(c.tp)
+	for range c.sc.Messages() {
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,35 +191,82 @@ func TestPauseStopsDeliveryAndResumeRestartsIt(t *testing.T) {
 	require.Equal(t, "while-paused", string(r.Value))
 }
 
-// A commit the coordinator rejects because the member's generation is
-// over is an error wrapping ErrFenced.
-func TestCommitFromAFencedMemberFails(t *testing.T) {
+// offsetCommitAnswer answers every partition of an OffsetCommit with code.
+func offsetCommitAnswer(req kmsg.Request, code int16) kmsg.Response {
+	r := req.(*kmsg.OffsetCommitRequest)
+	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// A commit the coordinator rejects for its generation while the member's
+// session lives (what a rejoin under way looks like) is sent again, and
+// stored once the coordinator accepts it.
+func TestCommitRejectedForItsGenerationIsSentAgainWhileTheSessionLives(t *testing.T) {
 	t.Parallel()
 	c := cluster(t, 1, 1, "t")
 	cs := newClaims()
 	consuming(t, newSource(t, c, "g", config(nil), "t"), cs.serve)
 	cl := cs.next(t)
 
+	var commits atomic.Int32
 	c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		r := req.(*kmsg.OffsetCommitRequest)
-		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
-		for _, rt := range r.Topics {
-			st := kmsg.NewOffsetCommitResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewOffsetCommitResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.IllegalGeneration.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
+		if commits.Add(1) == 1 {
+			c.KeepControl() // to count the next one
+			return offsetCommitAnswer(req, kerr.IllegalGeneration.Code), nil, true
 		}
+		return nil, nil, false
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, cl.Commit(ctx, 1, "m"))
+	require.Equal(t, int32(2), commits.Load(), "rejected once, then sent again")
+	require.Equal(t, orderly.Position{Offset: 1, Metadata: "m"}, committed(t, c, "g", "t", 1)[0])
+}
+
+// A member the coordinator no longer counts (its heartbeat answered
+// UNKNOWN_MEMBER_ID, so sarama ends its session) gets an error wrapping
+// ErrFenced for a commit rejected for its generation, and nothing is
+// stored.
+func TestCommitFromAFencedMemberFails(t *testing.T) {
+	t.Parallel()
+	c := cluster(t, 1, 1, "t")
+	commitAs(t, c, "g", "t", 0, orderly.Position{Offset: 0, Metadata: "before"})
+	cs := newClaims()
+	consuming(t, newSource(t, c, "g", config(nil), "t"), cs.serve)
+	cl := cs.next(t)
+
+	var fenced atomic.Bool
+	fenced.Store(true)
+	c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if !fenced.Load() {
+			return nil, nil, false
+		}
+		c.KeepControl()
+		return offsetCommitAnswer(req, kerr.IllegalGeneration.Code), nil, true
+	})
+	c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		resp := req.(*kmsg.HeartbeatRequest).ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp, nil, true
 	})
-	err := cl.Commit(context.Background(), 1, "m")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := cl.Commit(ctx, 1, "m")
+	fenced.Store(false)
 	require.ErrorIs(t, err, orderlysarama.ErrFenced)
 	require.ErrorIs(t, err, sarama.ErrIllegalGeneration)
-	require.NoError(t, cl.Commit(context.Background(), 1, "m"), "the control handled one request only")
+	require.Equal(t, orderly.Position{Offset: 0, Metadata: "before"}, committed(t, c, "g", "t", 1)[0], "nothing stored")
 }
 
 // Consume keeps retrying (and logging) while no broker is reachable, and

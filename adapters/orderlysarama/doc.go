@@ -1,9 +1,9 @@
-// Package sarama is the Kafka adapter of orderly over github.com/IBM/sarama:
-// NewSource makes an orderly.Source that is one member of a Kafka consumer
-// group, and Producer (with NewProducerMessage and ProducerHeaders) sends
-// records with headers.
+// Package orderlysarama is the Kafka adapter of orderly over
+// github.com/IBM/sarama: NewSource makes an orderly.Source that is one
+// member of a Kafka consumer group, and Producer (with NewProducerMessage
+// and ProducerHeaders) sends records with headers.
 //
-//	src, err := sarama.NewSource(brokers, "orders-service", []string{"orders"}, cfg)
+//	src, err := orderlysarama.NewSource(brokers, "orders-service", []string{"orders"}, cfg)
 //	...
 //	eng, err := orderly.New(src, handler)
 //	...
@@ -31,9 +31,10 @@
 //     header value slices (one allocation for the record and, with
 //     headers, two for the header slice and keys). It is closed when the
 //     claim ends.
-//   - Revoked is closed when the session ends (an eager rebalance,
-//     shutdown, a lost session) or when sarama releases the claim (a
-//     cooperative revoke, or a partition consumer that gave up).
+//   - Revoked is closed when the session ends (an eager rebalance, a lost
+//     session), when sarama releases the claim (a cooperative revoke, or
+//     a partition consumer that gave up), or when Consume's context ends
+//     (see Shutdown).
 //   - Pause and Resume call ConsumerGroup.Pause and Resume for the
 //     partition; they are idempotent. A pause still in force when the
 //     claim ends is lifted, since sarama would otherwise start the
@@ -45,11 +46,24 @@
 //     reports no error (failures reach the group's Errors channel later,
 //     or are dropped when it is full), MarkOffset ignores offsets not
 //     above the last mark (dropping metadata-only updates), and orderly's
-//     Claim.Commit must be synchronous. Retriable errors (coordinator
-//     moving or loading, a cooperative rebalance completing) are retried
-//     Consumer.Offsets.Retry.Max times, Metadata.Retry.Backoff apart. An
-//     error wrapping ErrFenced means the coordinator no longer counts this
-//     member in the generation; ErrClaimEnded means serve already returned.
+//     Claim.Commit must be synchronous. A commit the coordinator rejects
+//     for its generation while the session lives is sent again once the
+//     session has joined the coordinator's generation (see Rebalances).
+//     Other retriable errors (coordinator moving or loading, a broken
+//     connection) are retried Consumer.Offsets.Retry.Max times,
+//     Metadata.Retry.Backoff apart. An error wrapping ErrFenced means the
+//     coordinator no longer counts this member in the group (its
+//     generation is rejected and its session is over); ErrClaimEnded
+//     means serve already returned.
+//   - Commit honours its context at every step and returns by its
+//     deadline whatever the coordinator does: sarama's requests take no
+//     context (one waits for its answer up to Net.ReadTimeout), so each
+//     runs on a goroutine of its own, abandoned at the deadline. An
+//     abandoned request may still be stored afterwards. A claim has one
+//     request in flight at a time, abandoned ones included: the next
+//     Commit waits for it (within its own deadline), so the claim's
+//     commits reach the coordinator in order and the committed offset
+//     never goes back.
 //   - ReadFrom (orderly.Rereader) opens a stream of the partition from any
 //     offset: a sarama partition consumer outside the group, made by a
 //     consumer of its own from the Source's client (its connections are
@@ -60,23 +74,103 @@
 //     an offset the log no longer has, from ReadFrom itself). Streams left
 //     open when the claim ends are closed, and Consume waits for them.
 //
+// # Rebalances
+//
+// A commit is accepted from a member of the coordinator's current
+// generation while the group is Stable or PreparingRebalance, answered
+// REBALANCE_IN_PROGRESS while it is CompletingRebalance (between the
+// JoinGroup answers and the leader's SyncGroup), and ILLEGAL_GENERATION
+// for any other generation (Kafka's GroupCoordinator and kfake alike).
+// The coordinator does not check which member owns the partition.
+//
+// With an eager strategy (range, roundrobin, sticky) a rebalance ends the
+// session: the claims are revoked and their final commits sent, as
+// members of the old generation, while the group is PreparingRebalance
+// and waits for this member's JoinGroup, which sarama sends only after
+// every ConsumeClaim has returned. The old generation is the right one.
+//
+// With the cooperative-sticky strategy (KIP-429) the session lives on: a
+// rebalance is a JoinGroup and SyncGroup in generation N+1 that withholds
+// the partitions that move; sarama moves the session to N+1 once its
+// SyncGroup has returned, then revokes those partitions, waits for their
+// ConsumeClaim calls, and only then joins again (N+2), where the next
+// owner gets them. A revoked partition's final commit therefore carries
+// generation N+1, and is sent after this member's SyncGroup of N+1 and
+// before its JoinGroup of N+2: the coordinator accepts it (Stable, or
+// PreparingRebalance for N+2, which cannot complete without this member),
+// and the next owner starts from it. Commits of the partitions that stay
+// can meet the rejoin itself: sent in generation N once every member has
+// joined N+1, they get ILLEGAL_GENERATION. sarama's own offset manager
+// holds its commits back during a rejoin; Commit instead waits until the
+// session reaches the coordinator's generation and sends again in it.
+// Such a wait lasts up to Consumer.Group.Rebalance.Retry.Backoff (when a
+// SyncGroup was answered REBALANCE_IN_PROGRESS) plus a JoinGroup and a
+// SyncGroup: keep the engine's drain timeout (orderly.WithDrainTimeout),
+// which bounds a final commit, above that.
+//
+// sarama sends no heartbeat while it rejoins, including the
+// Consumer.Group.Rebalance.Retry.Backoff it waits after a SyncGroup
+// answered REBALANCE_IN_PROGRESS (a member joined while the group
+// synced): keep that backoff well below Consumer.Group.Session.Timeout
+// (sarama's defaults are 2s and 10s), or the coordinator expires the
+// member in the middle of the rebalance, its claims are lost with their
+// uncommitted work, and their next owners handle that work again.
+//
 // A revoked ConsumeClaim must return within
 // Consumer.Group.Rebalance.Timeout, or sarama ends the session (and Kafka
 // may expel the member): keep the engine's revoke timeout
 // (orderly.WithRevokeTimeout) plus a final commit below it, and the drain
 // timeout too for shutdown.
 //
+// # Shutdown
+//
+// When Consume's context ends, the Source revokes every claim it serves
+// (Revoked closes; fetching is paused) while the member is still in the
+// group: its heartbeats go on, and a rejoin under way completes, until
+// the engine has drained and committed every claim and every serve call
+// has returned. Only then does it end the group session and leave the
+// group. Partitions assigned meanwhile are held, not served. Ending
+// sarama's session first would lose final commits: sarama gives up a
+// rejoin when its context ends (a SyncGroup answered REBALANCE_IN_PROGRESS
+// is retried only while the context lives), its session keeps the
+// generation from before the rejoin while the coordinator has moved on
+// with this member in it, and commits in that generation get
+// ILLEGAL_GENERATION; the next owner would handle those records again.
+//
+// Consume returns at most Consumer.Group.Session.Timeout after the last
+// serve call returned: sarama's heartbeat and LeaveGroup take no context,
+// so a coordinator that stopped answering would hold them up to
+// Net.ReadTimeout each; the coordinator expires the member after the
+// session timeout anyway, and the leave finishes in the background.
+//
 // # Errors and retries
 //
 // Consume creates the client, joins the group and keeps consuming until
-// its context is done; then it leaves the group and returns nil. A client
-// that cannot reach any broker, and a group session that fails
-// (coordinator unreachable or moving, a rebalance that failed), are logged
-// and retried after a backoff that grows from 100ms to 10s
-// (WithRetryBackoff) and resets after a good session. Everything the group
-// reports on its Errors channel is logged through the logger (WithLogger).
-// Consume returns an error only for a configuration sarama rejects at
-// runtime.
+// its context is done; then it hands its claims back (see Shutdown),
+// leaves the group and returns nil. A client that cannot reach any
+// broker, and a group session that fails (coordinator unreachable or
+// moving, a rebalance that failed, a broker outage), are logged and
+// retried after a backoff that grows from 100ms to 10s (WithRetryBackoff)
+// and resets after a good session: the engine resumes by itself once the
+// cluster is back. A group session lost on the way (heartbeats failing,
+// the member expelled) is logged as a warning, its claims revoked (the
+// engine's Stats then lists no partition for them) and the group joined
+// again. Everything the group reports on its Errors channel is logged
+// through the logger (WithLogger).
+//
+// Consume returns an error for what no retry fixes:
+//
+//   - ErrInvalidConfig: a configuration sarama rejects at runtime;
+//   - ErrAuthentication: SASL authentication failed (the broker answered
+//     SASL_AUTHENTICATION_FAILED, UNSUPPORTED_SASL_MECHANISM or
+//     ILLEGAL_SASL_STATE), or the broker's TLS certificate is not trusted
+//     (unknown authority, wrong host name, invalid certificate);
+//   - ErrAuthorization: the ACLs deny the group, a topic or the cluster.
+//
+// sarama's error is wrapped too. A broker that closes the connection
+// during authentication without answering (franz-go's kfake does this
+// for a wrong password; Kafka answers SASL_AUTHENTICATION_FAILED first)
+// cannot be told from one going away: that is logged and retried.
 //
 // # Enforced configuration
 //
@@ -99,7 +193,8 @@
 // Consumer.Group.Rebalance.GroupStrategies, strategies without a common
 // rebalance protocol, a cooperative strategy before Kafka 2.4, and a
 // Consumer.Offsets.Initial other than OffsetOldest or OffsetNewest.
-// Everything else passes through untouched, TLS and SASL included.
+// Everything else passes through untouched, TLS and SASL included (sarama
+// leaves the SCRAM client to its user: Net.SASL.SCRAMClientGeneratorFunc).
 //
 // # Memory
 //
@@ -121,4 +216,11 @@
 // value and headers, plus headers naming the error, the attempts, the
 // original topic, partition and offset, the first failure's time and the
 // group.
+//
+// # Reliability runs
+//
+// The package's tests run consumer groups of engines against an
+// in-process cluster (franz-go's kfake) through member changes, crashes,
+// a broker outage, TLS and SASL/SCRAM; README.md in this directory says
+// how to run them with more seeds and records the results.
 package orderlysarama

@@ -27,6 +27,20 @@ var ErrClaimEnded = errors.New("orderlysarama: claim ended")
 // FENCED_INSTANCE_ID). Nothing was stored. The sarama error is wrapped too.
 var ErrFenced = errors.New("orderlysarama: member fenced out of the group")
 
+// ErrAuthentication is wrapped by the error Source.Consume returns when
+// the cluster rejects this client's identity, which no retry fixes: SASL
+// authentication failed (a wrong user or password, an unsupported
+// mechanism), or the broker's TLS certificate is not trusted (unknown
+// authority, wrong host name, invalid certificate). sarama's error is
+// wrapped too.
+var ErrAuthentication = errors.New("orderlysarama: authentication failed")
+
+// ErrAuthorization is wrapped by the error Source.Consume returns when the
+// cluster's ACLs deny this client the group, a topic or the cluster
+// (GROUP_AUTHORIZATION_FAILED, TOPIC_AUTHORIZATION_FAILED,
+// CLUSTER_AUTHORIZATION_FAILED). sarama's error is wrapped too.
+var ErrAuthorization = errors.New("orderlysarama: not authorized")
+
 // ErrConsumed is returned by Source.Consume when it is called a second time:
 // a Source joins its group once. Make a new Source to join again.
 var ErrConsumed = errors.New("orderlysarama: Consume called twice")

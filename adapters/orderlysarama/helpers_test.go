@@ -15,6 +15,7 @@ import (
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/orderlysarama"
+	"github.com/orderly-go/orderly/adapters/orderlysarama/internal/faultproxy"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -23,14 +24,29 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // partitions partitions each.
 func cluster(t testing.TB, brokers int, partitions int32, topics ...string) *kfake.Cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(
+	return clusterWith(t, brokers, partitions, topics)
+}
+
+// clusterWith is cluster with more kfake options.
+func clusterWith(t testing.TB, brokers int, partitions int32, topics []string, opts ...kfake.Opt) *kfake.Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(append([]kfake.Opt{
 		kfake.NumBrokers(brokers),
 		kfake.SeedTopics(partitions, topics...),
-		kfake.GroupMinSessionTimeout(100*time.Millisecond),
-	)
+		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+	}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	return c
+}
+
+// proxiedCluster is cluster behind a fault proxy: every client connection
+// to its brokers goes through p.
+func proxiedCluster(t testing.TB, brokers int, partitions int32, topics ...string) (*kfake.Cluster, *faultproxy.Proxy) {
+	t.Helper()
+	p := faultproxy.New()
+	t.Cleanup(func() { _ = p.Close() })
+	return clusterWith(t, brokers, partitions, topics, kfake.ListenFn(p.Listen)), p
 }
 
 // config is a sarama config with fast group settings for kfake.
@@ -57,6 +73,19 @@ var strategies = []struct {
 	{"range", sarama.NewBalanceStrategyRange},
 	{"roundrobin", sarama.NewBalanceStrategyRoundRobin},
 	{"cooperative-sticky", sarama.NewBalanceStrategyCooperativeSticky},
+	{"sticky", sarama.NewBalanceStrategySticky},
+}
+
+// strategyNamed is the strategy of strategies called name.
+func strategyNamed(t testing.TB, name string) func() sarama.BalanceStrategy {
+	t.Helper()
+	for _, s := range strategies {
+		if s.name == name {
+			return s.new
+		}
+	}
+	t.Fatalf("no rebalance strategy %q", name)
+	return nil
 }
 
 func newSource(t testing.TB, c *kfake.Cluster, group string, cfg *sarama.Config, topics ...string) *orderlysarama.Source {
@@ -96,7 +125,13 @@ func produceTo(t testing.TB, p *orderlysarama.Producer, topic string, partition 
 // of topic; a partition without a commit has Offset -1.
 func committed(t testing.TB, c *kfake.Cluster, group, topic string, n int32) []orderly.Position {
 	t.Helper()
-	admin, err := sarama.NewClusterAdmin(c.ListenAddrs(), orderlysarama.DefaultConfig())
+	return committedWith(t, c, orderlysarama.DefaultConfig(), group, topic, n)
+}
+
+// committedWith is committed with an admin client configured by cfg.
+func committedWith(t testing.TB, c *kfake.Cluster, cfg *sarama.Config, group, topic string, n int32) []orderly.Position {
+	t.Helper()
+	admin, err := sarama.NewClusterAdmin(c.ListenAddrs(), cfg)
 	require.NoError(t, err)
 	defer admin.Close()
 	parts := make([]int32, n)
