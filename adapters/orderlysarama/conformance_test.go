@@ -9,6 +9,7 @@ import (
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/adaptertest"
+	"github.com/orderly-go/orderly/adapters/internal/chaos"
 	"github.com/orderly-go/orderly/adapters/orderlysarama"
 )
 
@@ -67,7 +68,7 @@ func (k conformanceCluster) NewMember(t *testing.T, group string, topics ...stri
 	// connections drop and it can dial no more, so nothing it commits
 	// afterwards is stored, and the group hands its partitions over after
 	// the session timeout.
-	d := &vanishingDialer{}
+	d := &chaos.Dialer{}
 	cfg.Net.Proxy.Enable = true
 	cfg.Net.Proxy.Dialer = d
 	return member{newSource(t, k.c, group, cfg, topics...), d}
@@ -95,7 +96,7 @@ func (k conformanceCluster) SetCommitted(t *testing.T, group, topic string, part
 // member is a Source that can vanish.
 type member struct {
 	*orderlysarama.Source
-	dialer *vanishingDialer
+	dialer *chaos.Dialer
 }
 
-func (m member) Crash() { m.dialer.vanish() }
+func (m member) Crash() { m.dialer.Vanish() }

@@ -14,8 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/orderly-go/orderly"
+	"github.com/orderly-go/orderly/adapters/internal/faultproxy"
 	"github.com/orderly-go/orderly/adapters/orderlysarama"
-	"github.com/orderly-go/orderly/adapters/orderlysarama/internal/faultproxy"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))

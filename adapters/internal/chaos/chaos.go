@@ -1,4 +1,4 @@
-package orderlysarama_test
+package chaos
 
 import (
 	"context"
@@ -17,85 +17,91 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/orderly-go/orderly"
-	"github.com/orderly-go/orderly/adapters/orderlysarama"
-	"github.com/orderly-go/orderly/adapters/orderlysarama/internal/faultproxy"
+	"github.com/orderly-go/orderly/adapters/internal/faultproxy"
 	"github.com/orderly-go/orderly/internal/committer"
 )
 
-// chaosRun is one run of the chaos harness: a consumer group of engines
+// Scenario is one run of the chaos harness: a consumer group of engines
 // under load on a kfake cluster while a scenario of member changes plays
 // out, with every claim, record and commit journaled and checked.
-type chaosRun struct {
-	client   chaosClient
-	strategy string // in chaosClient's vocabulary
-	seed     uint64
-	// partitions and records: 8 and 20,000 when zero.
-	partitions int32
-	records    int
-	// key draws a record's key; uniform over 100 keys when nil.
-	key func(rng *rand.Rand) func() string
-	// initial names the members started before the first record.
-	initial []string
-	// steps run in order, each when its share of the records has been
+type Scenario struct {
+	Client   Client
+	Strategy string // in Client's vocabulary
+	Seed     uint64
+	// Partitions and Records: 8 and 20,000 when zero.
+	Partitions int32
+	Records    int
+	// Key draws a record's key; uniform over 100 keys when nil.
+	Key func(rng *rand.Rand) func() string
+	// Initial names the members started before the first record.
+	Initial []string
+	// Steps run in order, each when its share of the records has been
 	// produced; the harness waits for the group to settle after each.
-	steps []chaosStep
-	// proxied puts a fault proxy between the members and the cluster
-	// (chaos.proxy), for outages.
-	proxied bool
-	// session is the members' session timeout, after which the group
+	Steps []Step
+	// Proxied puts a fault proxy between the members and the cluster
+	// (see OutageStep).
+	Proxied bool
+	// Session is the members' session timeout, after which the group
 	// expires a member that vanished; 3s when zero.
-	session time.Duration
+	Session time.Duration
 }
 
-// chaosStep is one member change of a scenario.
-type chaosStep struct {
-	at   float64 // share of the records produced before it runs
-	name string
+// Step is one member change of a scenario.
+type Step struct {
+	At   float64 // share of the records produced before it runs
+	Name string
 	do   func(ch *chaos, rng *rand.Rand)
-	// overlap: the next step may start before the group has settled
+	// Overlap: the next step may start before the group has settled
 	// after this one, so that rebalances overlap.
-	overlap bool
+	Overlap bool
 	// flowing: the producer goes on while the step runs (otherwise it
 	// waits until the step has been set going).
 	flowing bool
 }
 
-// uniformKeys draws keys uniformly from n.
-func uniformKeys(n int) func(rng *rand.Rand) func() string {
+// Overlapped lets the scenario's next step start before the group has
+// settled after s.
+func Overlapped(s Step) Step {
+	s.Overlap = true
+	return s
+}
+
+// UniformKeys draws keys uniformly from n.
+func UniformKeys(n int) func(rng *rand.Rand) func() string {
 	return func(rng *rand.Rand) func() string {
 		return func() string { return "k" + strconv.Itoa(rng.IntN(n)) }
 	}
 }
 
-// zipfKeys draws keys from n with a Zipf distribution (exponent s): a few
+// ZipfKeys draws keys from n with a Zipf distribution (exponent s): a few
 // hot keys carry most records, as real keys do.
-func zipfKeys(n int, s float64) func(rng *rand.Rand) func() string {
+func ZipfKeys(n int, s float64) func(rng *rand.Rand) func() string {
 	return func(rng *rand.Rand) func() string {
 		z := rand.NewZipf(rng, s, 1, uint64(n-1))
 		return func() string { return "k" + strconv.FormatUint(z.Uint64(), 10) }
 	}
 }
 
-// chaosResult sums up a run that passed its checks.
-type chaosResult struct {
-	records, claims, commits int
-	// duplicates are the extra completions of records completed more than
+// Result sums up a run that passed its checks.
+type Result struct {
+	Records, Claims, Commits int
+	// Duplicates are the extra completions of records completed more than
 	// once, by the cause of each: the earlier claim's member vanished
 	// (crash) or left or gave the partition up in a rebalance (graceful).
 	// The earlier claim may also have been serving when an outage began
 	// (outage): its final commit could not reach the cluster.
-	crashDuplicates, outageDuplicates, gracefulDuplicates int
-	// unsaved: records the vanished member had completed and not committed.
-	unsaved int
-	// logs are the members' log lines.
-	logs *chaosLogs
+	CrashDuplicates, OutageDuplicates, GracefulDuplicates int
+	// Unsaved: records the vanished member had completed and not committed.
+	Unsaved int
+	// Logs are the members' log lines.
+	Logs *Logs
 }
 
-// chaosSummary adds up the results of the runs that passed the harness's
-// checks (none lost a record, broke per-key order or moved a commit back),
-// and counts the runs that failed a check, the harness's or the test's.
-type chaosSummary struct {
-	runs, failed int
+// Summary adds up the results of the runs that passed the harness's checks
+// (none lost a record, broke per-key order or moved a commit back), and
+// counts the runs that failed a check, the harness's or the test's.
+type Summary struct {
+	Runs, Failed int
 	records      int
 	crash        int
 	outage       int
@@ -103,31 +109,31 @@ type chaosSummary struct {
 	byStrategy   map[string][2]int // runs, graceful duplicates
 }
 
-func (s *chaosSummary) add(strategy string, r chaosResult) {
-	s.runs++
-	s.records += r.records
-	s.crash += r.crashDuplicates
-	s.outage += r.outageDuplicates
-	s.graceful += r.gracefulDuplicates
+// Add counts a run that passed.
+func (s *Summary) Add(strategy string, r Result) {
+	s.Runs++
+	s.records += r.Records
+	s.crash += r.CrashDuplicates
+	s.outage += r.OutageDuplicates
+	s.graceful += r.GracefulDuplicates
 	if s.byStrategy == nil {
 		s.byStrategy = make(map[string][2]int)
 	}
 	b := s.byStrategy[strategy]
 	b[0]++
-	b[1] += r.gracefulDuplicates
+	b[1] += r.GracefulDuplicates
 	s.byStrategy[strategy] = b
 }
 
-// log prints the summary; runs that failed their checks are counted, not
-// added up.
-func (s *chaosSummary) log(t *testing.T) {
+// Log writes the summary line.
+func (s *Summary) Log(t *testing.T) {
 	t.Logf("summary: %d runs passed the harness's checks (%d records: none lost, per-key order kept, commits never back), %d runs failed a check; records handled again: %d after a crash, %d after an outage, %d after graceful changes; by strategy, runs and records handled again after graceful changes: %v",
-		s.runs, s.records, s.failed, s.crash, s.outage, s.graceful, s.byStrategy)
+		s.Runs, s.records, s.Failed, s.crash, s.outage, s.graceful, s.byStrategy)
 }
 
-// seedsFromEnv returns the seeds to run: the one in replayEnv if set,
+// SeedsFromEnv returns the seeds to run: the one in replayEnv if set,
 // otherwise countEnv's number (ciDefault when unset) of random seeds.
-func seedsFromEnv(t *testing.T, replayEnv, countEnv string, ciDefault int) []uint64 {
+func SeedsFromEnv(t *testing.T, replayEnv, countEnv string, ciDefault int) []uint64 {
 	t.Helper()
 	if s := os.Getenv(replayEnv); s != "" {
 		seed, err := strconv.ParseUint(s, 10, 64)
@@ -148,37 +154,40 @@ func seedsFromEnv(t *testing.T, replayEnv, countEnv string, ciDefault int) []uin
 	return seeds
 }
 
-// run plays the scenario and checks the properties listed on TestChaos.
-func (r chaosRun) run(t *testing.T) chaosResult {
+// Run plays the scenario and checks the properties listed in the
+// package documentation.
+func (r Scenario) Run(t *testing.T) Result {
 	t.Helper()
-	if r.partitions == 0 {
-		r.partitions = 8
+	if r.Partitions == 0 {
+		r.Partitions = 8
 	}
-	if r.records == 0 {
-		r.records = 20000
+	if r.Records == 0 {
+		r.Records = 20000
 	}
-	if r.key == nil {
-		r.key = uniformKeys(100)
+	if r.Key == nil {
+		r.Key = UniformKeys(100)
 	}
-	if r.session == 0 {
-		r.session = 3 * time.Second
+	if r.Session == 0 {
+		r.Session = 3 * time.Second
 	}
 	const topic, group = "chaos", "chaos"
-	rng := rand.New(rand.NewPCG(r.seed, 0xc4a05))
+	rng := rand.New(rand.NewPCG(r.Seed, 0xc4a05))
 	var (
 		c     *kfake.Cluster
 		proxy *faultproxy.Proxy
 	)
-	if r.proxied {
-		c, proxy = proxiedCluster(t, 3, r.partitions, topic)
+	if r.Proxied {
+		proxy = faultproxy.New()
+		t.Cleanup(func() { _ = proxy.Close() })
+		c = Cluster(t, 3, r.Partitions, []string{topic}, kfake.ListenFn(proxy.Listen))
 	} else {
-		c = cluster(t, 3, r.partitions, topic)
+		c = Cluster(t, 3, r.Partitions, []string{topic})
 	}
-	ch := newChaos(t, c, r.client, r.strategy, group, topic, r.partitions)
-	ch.session = r.session
+	ch := newChaos(t, c, r.Client, r.Strategy, group, topic, r.Partitions)
+	ch.session = r.Session
 	ch.proxy = proxy
 	go ch.pollCommitted()
-	for _, name := range r.initial {
+	for _, name := range r.Initial {
 		ch.join(name)
 	}
 	// The scenario plays out under load: records flow once the group has
@@ -187,18 +196,18 @@ func (r chaosRun) run(t *testing.T) chaosResult {
 
 	gate := make(chan chan struct{})
 	produced := make(chan error, 1)
-	keys := r.key(rand.New(rand.NewPCG(rng.Uint64(), 1)))
+	keys := r.Key(rand.New(rand.NewPCG(rng.Uint64(), 1)))
 	go func() {
-		produced <- ch.produce(r.records, keys, func(n int, next int) bool { return n >= int(r.steps[next].at*float64(r.records)) }, len(r.steps), gate)
+		produced <- ch.produce(r.Records, keys, func(n int, next int) bool { return n >= int(r.Steps[next].At*float64(r.Records)) }, len(r.Steps), gate)
 	}()
-	for _, s := range r.steps {
+	for _, s := range r.Steps {
 		var resume chan struct{}
 		select {
 		case resume = <-gate:
 		case err := <-produced:
-			t.Fatalf("producer ended before step %q: %v", s.name, err)
+			t.Fatalf("producer ended before step %q: %v", s.Name, err)
 		}
-		t.Logf("%s: %s (handled %d)", time.Now().Format("15:04:05.000"), s.name, ch.completedCount())
+		t.Logf("%s: %s (handled %d)", time.Now().Format("15:04:05.000"), s.Name, ch.completedCount())
 		if s.flowing {
 			close(resume)
 		}
@@ -206,8 +215,8 @@ func (r chaosRun) run(t *testing.T) chaosResult {
 		if !s.flowing {
 			close(resume)
 		}
-		if !s.overlap {
-			ch.waitSettled(s.name)
+		if !s.Overlap {
+			ch.waitSettled(s.Name)
 		}
 	}
 	require.NoError(t, <-produced)
@@ -219,20 +228,20 @@ func (r chaosRun) run(t *testing.T) chaosResult {
 
 // The scenario's member changes.
 
-func joinStep(at float64, name string) chaosStep {
-	return chaosStep{at: at, name: name + " joins", do: func(ch *chaos, _ *rand.Rand) { ch.join(name) }}
+func JoinStep(at float64, name string) Step {
+	return Step{At: at, Name: name + " joins", do: func(ch *chaos, _ *rand.Rand) { ch.join(name) }}
 }
 
-func leaveStep(at float64) chaosStep {
-	return chaosStep{at: at, name: "a member leaves", do: func(ch *chaos, rng *rand.Rand) { ch.leave(pick(rng, ch.liveMembers())) }}
+func LeaveStep(at float64) Step {
+	return Step{At: at, Name: "a member leaves", do: func(ch *chaos, rng *rand.Rand) { ch.leave(pick(rng, ch.liveMembers())) }}
 }
 
-// outageStep cuts every connection between the members and the cluster
+// OutageStep cuts every connection between the members and the cluster
 // for d, then lets them through again (the producer waits meanwhile). The
 // outage must show in every live member's Stats: its claims are handed
 // back (no partition listed) before it takes partitions up again.
-func outageStep(at float64, d time.Duration) chaosStep {
-	return chaosStep{at: at, name: fmt.Sprintf("the cluster is unreachable for %v", d), do: func(ch *chaos, _ *rand.Rand) {
+func OutageStep(at float64, d time.Duration) Step {
+	return Step{At: at, Name: fmt.Sprintf("the cluster is unreachable for %v", d), do: func(ch *chaos, _ *rand.Rand) {
 		live := ch.liveMembers()
 		began := time.Now()
 		ch.mu.Lock()
@@ -303,19 +312,19 @@ func outageStep(at float64, d time.Duration) chaosStep {
 	}}
 }
 
-// crashStep makes a member vanish while it holds completed records its
+// CrashStep makes a member vanish while it holds completed records its
 // last commit does not cover: records flow meanwhile, or there would be
 // none once it had caught up and committed.
-func crashStep(at float64) chaosStep {
-	return chaosStep{at: at, name: "a member vanishes", flowing: true,
+func CrashStep(at float64) Step {
+	return Step{At: at, Name: "a member vanishes", flowing: true,
 		do: func(ch *chaos, rng *rand.Rand) { ch.crash(pick(rng, ch.liveMembers())) }}
 }
 
-// replaceStep stops the oldest live member and starts name in its place,
+// ReplaceStep stops the oldest live member and starts name in its place,
 // in either order (stop then start, or start then stop, as a rolling
 // deploy with a surge does).
-func replaceStep(at float64, name string) chaosStep {
-	return chaosStep{at: at, name: name + " replaces the oldest member", do: func(ch *chaos, rng *rand.Rand) {
+func ReplaceStep(at float64, name string) Step {
+	return Step{At: at, Name: name + " replaces the oldest member", do: func(ch *chaos, rng *rand.Rand) {
 		old := ch.liveMembers()[0]
 		if rng.IntN(2) == 0 {
 			ch.t.Logf("stop %s, then start %s", old.name, name)
@@ -342,13 +351,13 @@ type chaosAt struct {
 type chaos struct {
 	t          *testing.T
 	c          *kfake.Cluster
-	client     chaosClient
+	client     Client
 	strategy   string
 	group      string
 	topic      string
 	partitions int32
-	logs       *chaosLogs
-	proxy      *faultproxy.Proxy // nil unless chaosRun.proxied
+	logs       *Logs
+	proxy      *faultproxy.Proxy // nil unless Scenario.proxied
 	session    time.Duration     // members' session timeout
 	// byRecord maps a record handed to the engine to the claim it came
 	// from (records of different claims are different values).
@@ -378,10 +387,10 @@ type chaos struct {
 	outage bool
 }
 
-func newChaos(t *testing.T, c *kfake.Cluster, client chaosClient, strategy, group, topic string, partitions int32) *chaos {
+func newChaos(t *testing.T, c *kfake.Cluster, client Client, strategy, group, topic string, partitions int32) *chaos {
 	ch := &chaos{
 		t: t, c: c, client: client, strategy: strategy, group: group, topic: topic, partitions: partitions,
-		logs:     newChaosLogs(t),
+		logs:     newLogs(t),
 		expected: make(map[chaosAt]string),
 		done:     make(map[chaosAt][]*chaosClaim),
 		end:      make([]int64, partitions),
@@ -412,7 +421,7 @@ type chaosMember struct {
 func (ch *chaos) join(name string) {
 	t := ch.t
 	log := ch.logs.logger(name)
-	src, vanish := ch.client.member(t, ch.c, ch.group, ch.topic, ch.strategy, ch.session, log)
+	src, vanish := ch.client.Member(t, ch.c, ch.group, ch.topic, ch.strategy, ch.session, log)
 	m := &chaosMember{name: name, vanish: vanish, ran: make(chan error, 1)}
 	eng, err := orderly.New(chaosSource{Source: src, ch: ch, m: m}, orderly.HandlerFunc(ch.handle),
 		orderly.WithLogger(log),
@@ -559,9 +568,7 @@ func (ch *chaos) waitFor(what string, cond func() (bool, string)) {
 // each batch it asks atStep whether the next step is due; if so it hands
 // the scenario a channel on gate and waits for it to be closed.
 func (ch *chaos) produce(n int, key func() string, atStep func(produced, step int) bool, steps int, gate chan<- chan struct{}) error {
-	cfg := config(nil)
-	cfg.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer(ch.c.ListenAddrs(), cfg)
+	p, err := sarama.NewSyncProducer(ch.c.ListenAddrs(), toolConfig())
 	if err != nil {
 		return err
 	}
@@ -683,7 +690,7 @@ func (ch *chaos) allDoneAndCommitted() (bool, string) {
 // stopPoll is closed, noting any that went back.
 func (ch *chaos) pollCommitted() {
 	defer close(ch.pollDone)
-	admin, err := sarama.NewClusterAdmin(ch.c.ListenAddrs(), config(nil))
+	admin, err := sarama.NewClusterAdmin(ch.c.ListenAddrs(), toolConfig())
 	if err != nil {
 		ch.problem("admin client: " + err.Error())
 		return
@@ -769,9 +776,9 @@ func (ch *chaos) lastCommitLocked(cl *chaosClaim) (orderly.Position, bool) {
 	return last, found
 }
 
-// check asserts the properties listed on TestChaos over the whole run
-// and sums it up.
-func (ch *chaos) check() chaosResult {
+// check asserts the properties listed in the package documentation over
+// the whole run and sums it up.
+func (ch *chaos) check() Result {
 	t := ch.t
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
@@ -829,7 +836,7 @@ func (ch *chaos) check() chaosResult {
 
 	// Every record handled at least once; duplicates only where the
 	// earlier claim's last successful commit did not cover the record.
-	res := chaosResult{records: len(ch.expected), claims: len(ch.claims), commits: len(ch.commits), unsaved: len(ch.unsaved), logs: ch.logs}
+	res := Result{Records: len(ch.expected), Claims: len(ch.claims), Commits: len(ch.commits), Unsaved: len(ch.unsaved), Logs: ch.logs}
 	gracefulBy := make(map[*chaosClaim]int)
 	for rec := range ch.expected {
 		by := ch.done[rec]
@@ -841,11 +848,11 @@ func (ch *chaos) check() chaosResult {
 		slices.SortFunc(grants, func(a, b *chaosClaim) int { return a.seq - b.seq })
 		for _, cl := range grants[:len(grants)-1] {
 			if cl.m.crashed {
-				res.crashDuplicates++
+				res.CrashDuplicates++
 			} else if cl.hitByOutage {
-				res.outageDuplicates++
+				res.OutageDuplicates++
 			} else {
-				res.gracefulDuplicates++
+				res.GracefulDuplicates++
 				gracefulBy[cl]++
 			}
 			last, ok := ch.lastCommitLocked(cl)
@@ -874,26 +881,26 @@ func (ch *chaos) check() chaosResult {
 	failed := make(map[string]int)
 	for _, ev := range ch.commits {
 		if ev.err != nil && !ev.afterCrash {
-			failed[commitErrorKind(ev.err)]++
+			failed[ch.commitErrorKind(ev.err)]++
 		}
 	}
 	t.Logf("%d records, %d claims, %d commits; handled again: %d after a crash, %d after an outage, %d after graceful changes; the vanished member had %d records not committed and started %d commits after vanishing (all failed); commits of live members that failed: %v, final ones among them: %d",
-		res.records, res.claims, res.commits, res.crashDuplicates, res.outageDuplicates, res.gracefulDuplicates, res.unsaved, crashedCommits, failed, ch.logs.warnings("final commit failed"))
+		res.Records, res.Claims, res.Commits, res.CrashDuplicates, res.OutageDuplicates, res.GracefulDuplicates, res.Unsaved, crashedCommits, failed, ch.logs.Warnings("final commit failed"))
 	return res
 }
 
 // commitErrorKind names a failed commit's cause for the run's summary.
-func commitErrorKind(err error) string {
+func (ch *chaos) commitErrorKind(err error) string {
 	switch {
-	case errors.Is(err, orderlysarama.ErrFenced):
-		return "fenced"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "deadline"
-	case errors.Is(err, orderlysarama.ErrClaimEnded):
-		return "claim ended"
-	default:
-		return "other"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
 	}
+	if kind := ch.client.CommitErrorKind(err); kind != "" {
+		return kind
+	}
+	return "other"
 }
 
 // chaosCommit is one Commit call, noted when it returned.

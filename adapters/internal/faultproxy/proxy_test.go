@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/orderly-go/orderly/adapters/orderlysarama/internal/faultproxy"
+	"github.com/orderly-go/orderly/adapters/internal/faultproxy"
 )
 
 // echo serves l, writing back every line it reads, and reports each line

@@ -1,4 +1,4 @@
-package orderlysarama_test
+package chaos
 
 import (
 	"context"
@@ -14,11 +14,11 @@ import (
 // chaos run: ORDERLY_CHAOS_VERBOSE=1.
 const chaosVerboseEnv = "ORDERLY_CHAOS_VERBOSE"
 
-// chaosLogs journals the log lines of a run's members (engine and
+// Logs journals the log lines of a run's members (engine and
 // adapter) and prints them when the test fails, or always with
 // ORDERLY_CHAOS_VERBOSE set. Without it, only warnings and errors are
 // kept, the last chaosLogsKept of them.
-type chaosLogs struct {
+type Logs struct {
 	min     slog.Level
 	verbose bool
 	mu      sync.Mutex
@@ -28,8 +28,8 @@ type chaosLogs struct {
 
 const chaosLogsKept = 400
 
-func newChaosLogs(t *testing.T) *chaosLogs {
-	l := &chaosLogs{min: slog.LevelWarn, counts: make(map[string]int)}
+func newLogs(t *testing.T) *Logs {
+	l := &Logs{min: slog.LevelWarn, counts: make(map[string]int)}
 	if os.Getenv(chaosVerboseEnv) != "" {
 		l.min, l.verbose = slog.LevelDebug, true
 	}
@@ -45,13 +45,13 @@ func newChaosLogs(t *testing.T) *chaosLogs {
 }
 
 // logger returns member's logger.
-func (l *chaosLogs) logger(member string) *slog.Logger {
+func (l *Logs) logger(member string) *slog.Logger {
 	return slog.New(&chaosLogHandler{l: l, prefix: member})
 }
 
 // warnings counts the warnings and errors logged with a message that
 // contains part.
-func (l *chaosLogs) warnings(part string) int {
+func (l *Logs) Warnings(part string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
@@ -64,7 +64,7 @@ func (l *chaosLogs) warnings(part string) int {
 }
 
 type chaosLogHandler struct {
-	l      *chaosLogs
+	l      *Logs
 	prefix string // member name and the attributes added by With
 }
 
