@@ -10,6 +10,7 @@ import (
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/adaptertest"
+	"github.com/orderly-go/orderly/adapters/internal/chaos"
 	"github.com/orderly-go/orderly/adapters/orderlykgo"
 )
 
@@ -66,10 +67,10 @@ func (k *conformanceCluster) NewMember(t *testing.T, group string, topics ...str
 	// connections drop and it can dial no more, so nothing it commits
 	// afterwards is stored, and the group hands its partitions over after
 	// the session timeout.
-	d := &VanishingDialer{}
+	d := &chaos.Dialer{}
 	kopts := append(groupOpts(k.c, group, topics...),
 		kgo.FetchMaxPartitionBytes(conformanceFetchBytes),
-		kgo.Dialer(d.Dial),
+		kgo.Dialer(d.DialContext),
 	)
 	return member{newSource(t, kopts, orderlykgo.WithClaimBuffer(conformanceBuffer)), d}
 }
@@ -90,7 +91,7 @@ func (k *conformanceCluster) SetCommitted(t *testing.T, group, topic string, par
 // adaptertest.PauseReporter.
 type member struct {
 	*orderlykgo.Source
-	dialer *VanishingDialer
+	dialer *chaos.Dialer
 }
 
 func (m member) Crash() { m.dialer.Vanish() }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -165,43 +164,6 @@ func untilStopped(t testing.TB, what string, run func(context.Context) error) (s
 	}
 	t.Cleanup(func() { _ = stop() })
 	return stop
-}
-
-// VanishingDialer is a member's kgo dialer (kgo.Dialer(d.Dial)): Vanish
-// closes every connection it made and makes every later dial fail, so the
-// member can no longer reach any broker, as a process that was killed.
-type VanishingDialer struct {
-	mu     sync.Mutex
-	conns  []net.Conn
-	gone   bool
-	dialer net.Dialer
-}
-
-var errVanished = errors.New("this member has vanished")
-
-func (d *VanishingDialer) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	conn, err := d.dialer.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.gone {
-		_ = conn.Close()
-		return nil, errVanished
-	}
-	d.conns = append(d.conns, conn)
-	return conn, nil
-}
-
-func (d *VanishingDialer) Vanish() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.gone = true
-	for _, c := range d.conns {
-		_ = c.Close()
-	}
-	d.conns = nil
 }
 
 // logCounter counts the warnings logged through its logger.
