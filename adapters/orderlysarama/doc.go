@@ -64,6 +64,13 @@
 //     Commit waits for it (within its own deadline), so the claim's
 //     commits reach the coordinator in order and the committed offset
 //     never goes back.
+//   - Source.CommitBatch (orderly.BatchCommitter) stores the positions of
+//     several claims with one OffsetCommit request per group session: the
+//     engine's periodic commits of every partition that moved go out
+//     together. A partition the coordinator rejects, or every partition
+//     of a request that failed as a whole, is sent again through Commit's
+//     path for its claim alone; each error means what that claim's Commit
+//     would have returned, and a claim's commits stay in order.
 //   - ReadFrom (orderly.Rereader) opens a stream of the partition from any
 //     offset: a sarama partition consumer outside the group, made by a
 //     consumer of its own from the Source's client (its connections are

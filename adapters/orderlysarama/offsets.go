@@ -256,18 +256,7 @@ func (c *claim) send(ctx context.Context, req *sarama.OffsetCommitRequest) (*sar
 	// frees the claim's sending slot.
 	go func() {
 		defer func() { <-c.sending }()
-		h := c.h
-		coordinator, err := h.client.Coordinator(h.src.group)
-		if err != nil {
-			_ = h.client.RefreshCoordinator(h.src.group)
-			done <- result{nil, err}
-			return
-		}
-		resp, err := coordinator.CommitOffset(req)
-		if err != nil {
-			_ = coordinator.Close() // sarama reopens it on the next request
-			_ = h.client.RefreshCoordinator(h.src.group)
-		}
+		resp, err := c.h.offsetCommit(req)
 		done <- result{resp, err}
 	}()
 	select {
@@ -281,6 +270,23 @@ func (c *claim) send(ctx context.Context, req *sarama.OffsetCommitRequest) (*sar
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// offsetCommit sends req to the group coordinator and waits for its
+// answer (up to Net.ReadTimeout); a failed request refreshes the
+// coordinator.
+func (h *handler) offsetCommit(req *sarama.OffsetCommitRequest) (*sarama.OffsetCommitResponse, error) {
+	coordinator, err := h.client.Coordinator(h.src.group)
+	if err != nil {
+		_ = h.client.RefreshCoordinator(h.src.group)
+		return nil, err
+	}
+	resp, err := coordinator.CommitOffset(req)
+	if err != nil {
+		_ = coordinator.Close() // sarama reopens it on the next request
+		_ = h.client.RefreshCoordinator(h.src.group)
+	}
+	return resp, err
 }
 
 // bounded runs f, a sarama call that takes no context, on a goroutine of
