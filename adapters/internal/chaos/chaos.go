@@ -423,7 +423,11 @@ func (ch *chaos) join(name string) {
 	log := ch.logs.logger(name)
 	src, vanish := ch.client.Member(t, ch.c, ch.group, ch.topic, ch.strategy, ch.session, log)
 	m := &chaosMember{name: name, vanish: vanish, ran: make(chan error, 1)}
-	eng, err := orderly.New(chaosSource{Source: src, ch: ch, m: m}, orderly.HandlerFunc(ch.handle),
+	var journaled orderly.Source = chaosSource{Source: src, ch: ch, m: m}
+	if bc, ok := src.(orderly.BatchCommitter); ok {
+		journaled = chaosBatchSource{chaosSource{Source: src, ch: ch, m: m}, bc}
+	}
+	eng, err := orderly.New(journaled, orderly.HandlerFunc(ch.handle),
 		orderly.WithLogger(log),
 		orderly.WithCommitInterval(100*time.Millisecond),
 		// Handlers take under a millisecond; the drain timeout also bounds
@@ -925,6 +929,43 @@ func (s chaosSource) Consume(ctx context.Context, serve func(orderly.Claim)) err
 		defer cl.returned()
 		serve(cl)
 	})
+}
+
+// chaosBatchSource is a chaosSource over a BatchCommitter: the journal
+// sees the batch's commits, and the engine commits through the adapter's
+// CommitBatch as it would without the harness.
+type chaosBatchSource struct {
+	chaosSource
+	bc orderly.BatchCommitter
+}
+
+func (s chaosBatchSource) CommitBatch(ctx context.Context, commits []orderly.ClaimCommit) []error {
+	ch := s.ch
+	inner := make([]orderly.ClaimCommit, len(commits))
+	for i, cc := range commits {
+		inner[i] = cc
+		if cl, ok := cc.Claim.(*chaosClaim); ok {
+			inner[i].Claim = cl.Claim
+		}
+	}
+	ch.mu.Lock()
+	afterCrash := s.m.crashed
+	s.m.inflight++
+	ch.mu.Unlock()
+	errs := s.bc.CommitBatch(ctx, inner)
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	s.m.inflight--
+	for i, cc := range commits {
+		cl, ok := cc.Claim.(*chaosClaim)
+		if !ok {
+			ch.problems = append(ch.problems, fmt.Sprintf("CommitBatch got a claim the harness did not grant: %T", cc.Claim))
+			continue
+		}
+		ch.seq++
+		ch.commits = append(ch.commits, chaosCommit{seq: ch.seq, claim: cl, pos: orderly.Position{Offset: cc.Next, Metadata: cc.Metadata}, err: errs[i], afterCrash: afterCrash})
+	}
+	return errs
 }
 
 // chaosClaim is a claim whose records and commits the journal sees: its
