@@ -23,8 +23,10 @@ func (discardExporter) Shutdown(context.Context) error                          
 // TracerProvider (the hooks' own cost: a span start that costs next to
 // nothing and never records); with the hooks and an SDK provider whose
 // sampler never samples (the hooks plus the SDK's start of an unsampled
-// span, which is how the sampler is asked); and with always-sample into a
-// batch span processor whose exporter discards spans. The difference in
+// span, which is how the sampler is asked); with the hooks deciding
+// themselves (tracing.WithRecordSampling) to trace no record, and 1 % of
+// the records into an always-sampling provider; and with always-sample
+// into a batch span processor whose exporter discards spans. The difference in
 // ns per record is the cost of tracing.
 func runTracingOverhead(o *options, out *printer) error {
 	n := o.recordsOr(500_000)
@@ -35,9 +37,12 @@ func runTracingOverhead(o *options, out *printer) error {
 	runtime.GC()
 
 	var base float64
-	for _, mode := range []string{"tracing-off", "noop-provider", "never-sample", "always-sample"} {
-		var opts []orderly.Option
-		var tp *sdktrace.TracerProvider
+	for _, mode := range []string{"tracing-off", "noop-provider", "never-sample", "record-sampling-0", "record-sampling-1%", "always-sample"} {
+		var (
+			opts  []orderly.Option
+			tp    *sdktrace.TracerProvider
+			topts []tracing.Option
+		)
 		switch mode {
 		case "noop-provider":
 			opts = append(opts, orderly.WithHooks(tracing.New(tracing.WithTracerProvider(tracenoop.NewTracerProvider()))))
@@ -46,9 +51,16 @@ func runTracingOverhead(o *options, out *printer) error {
 		case "always-sample":
 			tp = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
 				sdktrace.WithBatcher(discardExporter{}))
+		case "record-sampling-0":
+			tp = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
+			topts = append(topts, tracing.WithRecordSampling(0))
+		case "record-sampling-1%":
+			tp = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+				sdktrace.WithBatcher(discardExporter{}))
+			topts = append(topts, tracing.WithRecordSampling(0.01))
 		}
 		if tp != nil {
-			opts = append(opts, orderly.WithHooks(tracing.New(tracing.WithTracerProvider(tp))))
+			opts = append(opts, orderly.WithHooks(tracing.New(append(topts, tracing.WithTracerProvider(tp))...)))
 		}
 		tr := newTracker(n)
 		h := orderly.HandlerFunc(func(context.Context, *orderly.Record) error {

@@ -81,8 +81,8 @@
 //
 // # Sampling and cost
 //
-// The TracerProvider's sampler decides, when a record's first attempt
-// starts its span. Attributes and events are set only on recording spans
+// Without WithRecordSampling, the TracerProvider's sampler decides, when a
+// record's first attempt starts its span. Attributes and events are set only on recording spans
 // (so samplers see the span's name, kind and parent, not its attributes),
 // and an unsampled record keeps no state and allocates nothing of the
 // hooks' own: what it costs is the provider's Start (with the SDK and a
@@ -94,6 +94,14 @@
 // the clock is read only for what records a time: Hooks implements
 // orderly.HookStartTime, so the engine reads it before an attempt only
 // when a duration histogram is enabled, and a sampled span reads it itself.
+//
+// WithRecordSampling(ratio) decides before any span is started: a record
+// whose headers carry a trace context follows its producer's decision,
+// and ratio of the others are traced (by a hash of topic, partition and
+// offset). A record it leaves out costs no span start, no context and no
+// allocation; its handler's context carries the producer's unsampled
+// span context, or none. At high record rates this is the cheap way to
+// trace a share of the records (bench/README.md, tracing-overhead).
 //
 // # Propagation
 //

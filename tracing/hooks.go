@@ -1,7 +1,9 @@
 package tracing
 
 import (
+	"hash/fnv"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -102,6 +104,7 @@ type partInfo struct {
 	rec []metric.RecordOption
 
 	starts [startSlots]atomic.Pointer[startOpts] // see startOptions
+	seed   uint64                                // of topic and partition, for WithRecordSampling
 }
 
 // partTable finds a partition's partInfo without allocating and without
@@ -162,9 +165,33 @@ func (h *Hooks) part(group, topic string, partition int32) *partInfo {
 		spanAttrs:   spanAttrs,
 		set:         metric.WithAttributeSet(attribute.NewSet(attrs...)),
 		attrs:       attrs,
+		seed:        partitionSeed(topic, partition),
 	}
 	p.add, p.rec = []metric.AddOption{p.set}, []metric.RecordOption{p.set}
 	return h.parts.add(p)
+}
+
+// partitionSeed hashes topic and partition (FNV-1a): records keep their
+// sampling decision across attempts, processes and consumer groups.
+func partitionSeed(topic string, partition int32) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(topic))
+	_, _ = h.Write([]byte{byte(partition >> 24), byte(partition >> 16), byte(partition >> 8), byte(partition)})
+	return h.Sum64()
+}
+
+// traced reports whether WithRecordSampling's ratio picks the record at
+// offset of p (for a record without a producer's decision).
+func (h *Hooks) traced(p *partInfo, offset int64) bool {
+	if h.cfg.traced == math.MaxUint64 {
+		return true
+	}
+	// splitmix64's finalizer: offsets in a row spread over the range.
+	z := p.seed + uint64(offset)*0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	z ^= z >> 31
+	return z < h.cfg.traced
 }
 
 // withError is the partition's metric attributes plus error.type.

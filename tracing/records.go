@@ -214,11 +214,21 @@ func (h *Hooks) startProcess(ctx context.Context, r *orderly.Record, info orderl
 	// the span is a root anyway, and asking would cost the SDK a context.
 	before := trace.SpanContextFromContext(ctx)
 	parent, root := ctx, before.IsValid()
+	var producer trace.SpanContext
 	if len(r.Headers) > 0 {
 		parent = h.cfg.prop.Extract(ctx, RecordCarrier(r))
 		if sc := trace.SpanContextFromContext(parent); sc.IsValid() && !sc.Equal(before) {
 			root = false // a parent from the producer
+			producer = sc
 		}
+	}
+	if h.cfg.sampling && !h.sampledIn(p, r, producer) {
+		// Left out (WithRecordSampling): no span. The handler gets the
+		// producer's context, or none (not Run's caller's span).
+		if root {
+			return trace.ContextWithSpanContext(parent, trace.SpanContext{})
+		}
+		return parent
 	}
 	start := info.Dispatched
 	if start.IsZero() {
@@ -252,6 +262,15 @@ func (h *Hooks) startProcess(ctx context.Context, r *orderly.Record, info orderl
 	}
 	st := &recordState{Span: span, key: keyOf(r, info.Group), part: p}
 	return trace.ContextWithSpan(parent, st)
+}
+
+// sampledIn is WithRecordSampling's decision for r: the producer's when
+// its headers carried a trace context, the ratio's otherwise.
+func (h *Hooks) sampledIn(p *partInfo, r *orderly.Record, producer trace.SpanContext) bool {
+	if producer.IsValid() {
+		return producer.IsSampled()
+	}
+	return h.traced(p, r.Offset)
 }
 
 // OnAttemptFinished ends the attempt. A success ends the record's span; a
@@ -342,8 +361,19 @@ func (h *Hooks) OnDeadLetterStart(ctx context.Context, r *orderly.Record, info o
 		parent = trace.ContextWithSpan(ctx, st.Span)
 	} else if st := h.pending.get(keyOf(r, info.Group)); st != nil {
 		parent = trace.ContextWithSpan(ctx, st.Span)
-	} else if len(r.Headers) > 0 {
-		parent = h.cfg.prop.Extract(ctx, RecordCarrier(r)) // unsampled record: follow its producer's decision
+	} else {
+		var producer trace.SpanContext
+		if len(r.Headers) > 0 {
+			parent = h.cfg.prop.Extract(ctx, RecordCarrier(r)) // unsampled record: follow its producer's decision
+			if sc := trace.SpanContextFromContext(parent); sc.IsValid() && !sc.Equal(trace.SpanContextFromContext(ctx)) {
+				producer = sc
+			}
+		}
+		if h.cfg.sampling && !h.sampledIn(h.part(info.Group, r.Topic, r.Partition), r, producer) {
+			// Left out, as its attempts were: no span, and none of ctx's
+			// for OnDeadLetterEnd to end.
+			return trace.ContextWithSpanContext(parent, producer)
+		}
 	}
 	topic := info.DeadLetterTopic
 	if topic == "" {
