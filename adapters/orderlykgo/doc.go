@@ -203,4 +203,9 @@
 // refuses new ones: its heartbeats and commits fail, kgo reports its
 // partitions lost, and the group hands them over after the session
 // timeout. The package's conformance test does this.
+//
+// The package's tests also run the chaos scenarios shared with the sarama
+// adapter (members joining, leaving, crashing, rolling deploys under every
+// balancer, a broker outage); adapters/RELIABILITY.md in the repository
+// says how to run them with more seeds and records the results.
 package orderlykgo

@@ -228,6 +228,6 @@
 //
 // The package's tests run consumer groups of engines against an
 // in-process cluster (franz-go's kfake) through member changes, crashes,
-// a broker outage, TLS and SASL/SCRAM; README.md in this directory says
-// how to run them with more seeds and records the results.
+// a broker outage, TLS and SASL/SCRAM; adapters/RELIABILITY.md in the
+// repository says how to run them with more seeds and records the results.
 package orderlysarama

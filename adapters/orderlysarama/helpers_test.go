@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/orderly-go/orderly"
+	"github.com/orderly-go/orderly/adapters/internal/chaos"
 	"github.com/orderly-go/orderly/adapters/internal/faultproxy"
 	"github.com/orderly-go/orderly/adapters/orderlysarama"
 )
@@ -30,14 +31,7 @@ func cluster(t testing.TB, brokers int, partitions int32, topics ...string) *kfa
 // clusterWith is cluster with more kfake options.
 func clusterWith(t testing.TB, brokers int, partitions int32, topics []string, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
-	c, err := kfake.NewCluster(append([]kfake.Opt{
-		kfake.NumBrokers(brokers),
-		kfake.SeedTopics(partitions, topics...),
-		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
-	}, opts...)...)
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
-	return c
+	return chaos.Cluster(t, brokers, partitions, topics, opts...)
 }
 
 // proxiedCluster is cluster behind a fault proxy: every client connection
