@@ -19,7 +19,8 @@ func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) err
 func (discardExporter) Shutdown(context.Context) error                             { return nil }
 
 // runTracingOverhead is the overhead workload (no-op handler, ByKey) run
-// with tracing off; with the tracing hooks over the API's no-op
+// with tracing off; with hooks that do nothing (the engine's own cost of
+// calling the record hooks, the floor under any tracing); with the tracing hooks over the API's no-op
 // TracerProvider (the hooks' own cost: a span start that costs next to
 // nothing and never records); with the hooks and an SDK provider whose
 // sampler never samples (the hooks plus the SDK's start of an unsampled
@@ -37,13 +38,15 @@ func runTracingOverhead(o *options, out *printer) error {
 	runtime.GC()
 
 	var base float64
-	for _, mode := range []string{"tracing-off", "noop-provider", "never-sample", "record-sampling-0", "record-sampling-1%", "always-sample"} {
+	for _, mode := range []string{"tracing-off", "empty-hooks", "noop-provider", "never-sample", "record-sampling-0", "record-sampling-1%", "always-sample"} {
 		var (
 			opts  []orderly.Option
 			tp    *sdktrace.TracerProvider
 			topts []tracing.Option
 		)
 		switch mode {
+		case "empty-hooks":
+			opts = append(opts, orderly.WithHooks(emptyHooks{}))
 		case "noop-provider":
 			opts = append(opts, orderly.WithHooks(tracing.New(tracing.WithTracerProvider(tracenoop.NewTracerProvider()))))
 		case "never-sample":
@@ -90,3 +93,19 @@ func runTracingOverhead(o *options, out *printer) error {
 		n, overheadPartitions, overheadKeys, o.concurrency))
 	return nil
 }
+
+// emptyHooks implements the record hooks tracing.Hooks implements, and
+// does nothing: what calling them costs the engine.
+type emptyHooks struct{}
+
+func (emptyHooks) OnRecordDispatched(*orderly.Record, orderly.RecordInfo) {}
+
+func (emptyHooks) OnAttemptStarted(ctx context.Context, _ *orderly.Record, _ orderly.RecordInfo) context.Context {
+	return ctx
+}
+
+func (emptyHooks) OnAttemptFinished(context.Context, *orderly.Record, orderly.RecordInfo, error) {}
+
+func (emptyHooks) OnRecordDone(*orderly.Record, orderly.RecordInfo, orderly.Outcome, error) {}
+
+func (emptyHooks) WantsStartTime(*orderly.Record) bool { return false }
