@@ -246,16 +246,25 @@ func TestCommitFromAFencedMemberFails(t *testing.T) {
 	consuming(t, newSource(t, c, "g", config(nil), "t"), cs.serve)
 	cl := cs.next(t)
 
-	var fenced atomic.Bool
+	// The heartbeats are answered UNKNOWN_MEMBER_ID only once the commit
+	// has reached the coordinator: a session ended before Commit started
+	// would end the claim first, and Commit would rightly answer
+	// ErrClaimEnded.
+	var fenced, expelled atomic.Bool
 	fenced.Store(true)
 	c.ControlKey(int16(kmsg.OffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		if !fenced.Load() {
 			return nil, nil, false
 		}
 		c.KeepControl()
+		expelled.Store(true)
 		return offsetCommitAnswer(req, kerr.IllegalGeneration.Code), nil, true
 	})
 	c.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if !expelled.Load() {
+			c.KeepControl() // for the next heartbeat
+			return nil, nil, false
+		}
 		resp := req.(*kmsg.HeartbeatRequest).ResponseKind().(*kmsg.HeartbeatResponse)
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp, nil, true
