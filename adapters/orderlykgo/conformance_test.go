@@ -3,6 +3,7 @@ package orderlykgo_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -27,6 +28,8 @@ const (
 	// forwarder empties the queue and fetching resumes), and one fetch
 	// being routed when Pause is called.
 	conformanceSlack = 3*(conformanceBuffer+conformanceFetch) + conformanceFetch
+	// conformanceRebalanceTimeout: see NewMember.
+	conformanceRebalanceTimeout = 30 * time.Second
 )
 
 func TestConformance(t *testing.T) {
@@ -71,6 +74,12 @@ func (k *conformanceCluster) NewMember(t *testing.T, group string, topics ...str
 	kopts := append(groupOpts(k.c, group, topics...),
 		kgo.FetchMaxPartitionBytes(conformanceFetchBytes),
 		kgo.Dialer(d.DialContext),
+		// Above the suite's revoke timeout (a quarter of its 60 s bound)
+		// plus a final commit: the rebalance test revokes partitions whose
+		// handlers wait at its gate until the revoke timeout cancels them,
+		// and a member still revoking after the rebalance timeout is
+		// expelled from the group.
+		kgo.RebalanceTimeout(conformanceRebalanceTimeout),
 	)
 	return member{newSource(t, kopts, orderlykgo.WithClaimBuffer(conformanceBuffer)), d}
 }

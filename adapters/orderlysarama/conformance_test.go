@@ -2,6 +2,7 @@ package orderlysarama_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
@@ -22,6 +23,8 @@ const (
 	// conformanceSlack: sarama's channel, the claim's Records buffer (64)
 	// and the record being converted, and one fetch response.
 	conformanceSlack = conformanceBuffer + 64 + 1 + 16
+	// conformanceRebalanceTimeout: see NewMember.
+	conformanceRebalanceTimeout = 30 * time.Second
 )
 
 func TestConformance(t *testing.T) {
@@ -64,6 +67,13 @@ func (k conformanceCluster) NewMember(t *testing.T, group string, topics ...stri
 	cfg := config(nil)
 	cfg.ChannelBufferSize = conformanceBuffer
 	cfg.Consumer.Fetch.Default = conformanceFetchBytes
+	// Above the suite's revoke timeout (a quarter of its 60 s bound) plus
+	// a final commit: the rebalance test revokes partitions whose handlers
+	// wait at its gate until the revoke timeout cancels them, and sarama
+	// ends the session of a member whose revoked ConsumeClaim has not
+	// returned within the rebalance timeout (the package documentation,
+	// Rebalances).
+	cfg.Consumer.Group.Rebalance.Timeout = conformanceRebalanceTimeout
 	// Crash makes the member vanish as a killed process would: its
 	// connections drop and it can dial no more, so nothing it commits
 	// afterwards is stored, and the group hands its partitions over after
