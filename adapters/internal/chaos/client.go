@@ -58,6 +58,14 @@ func toolConfig() *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_6_0_0
 	cfg.Producer.Return.Successes = true
+	// Idempotent: a send retried after a lost answer must not write a
+	// record twice, or the log would hold a record the journal does not
+	// know (at an offset it never learnt), which a run would count as
+	// handled without being produced, and a partition end it did not
+	// expect.
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Net.MaxOpenRequests = 1
 	cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
 	return cfg
 }
