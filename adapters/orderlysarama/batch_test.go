@@ -2,6 +2,7 @@ package orderlysarama_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,22 +144,12 @@ func TestCommitBatchReturnsByItsDeadlineWhileTheCoordinatorHangs(t *testing.T) {
 		claims[cl.Partition()] = cl
 	}
 	batch := func(d time.Duration, next int64, metadata string) []error {
-		ctx, cancel := context.WithTimeout(context.Background(), d)
-		defer cancel()
-		done := make(chan []error, 1)
-		go func() {
-			done <- src.CommitBatch(ctx, []orderly.ClaimCommit{
+		return within(t, d, fmt.Sprintf("CommitBatch(%d)", next), func(ctx context.Context) []error {
+			return src.CommitBatch(ctx, []orderly.ClaimCommit{
 				{Claim: claims[0], Next: next, Metadata: metadata},
 				{Claim: claims[1], Next: next, Metadata: metadata},
 			})
-		}()
-		select {
-		case errs := <-done:
-			return errs
-		case <-time.After(d + 20*time.Second):
-			t.Fatalf("CommitBatch(%d) did not return after its deadline", next)
-			return nil
-		}
+		})
 	}
 	require.Equal(t, []error{nil, nil}, batch(30*time.Second, 1, "stored"))
 

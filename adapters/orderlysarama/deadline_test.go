@@ -2,6 +2,7 @@ package orderlysarama_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,23 +11,30 @@ import (
 	"github.com/orderly-go/orderly"
 )
 
-// commitWithin calls cl.Commit with a timeout of d and returns its error,
-// failing the test if Commit has not returned 20s after its deadline:
-// far sooner than the 5 minutes sarama itself would wait for an answer
-// in these tests.
-func commitWithin(t *testing.T, cl orderly.Claim, d time.Duration, next int64, metadata string) error {
+// within calls f with a context whose deadline is d away and returns its
+// result, failing the test if f has not returned 20s after the deadline:
+// far sooner than the 5 minutes sarama itself would wait for an answer in
+// these tests.
+func within[T any](t *testing.T, d time.Duration, what string, f func(context.Context) T) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- cl.Commit(ctx, next, metadata) }()
+	done := make(chan T, 1)
+	go func() { done <- f(ctx) }()
 	select {
-	case err := <-done:
-		return err
+	case v := <-done:
+		return v
 	case <-time.After(d + 20*time.Second):
-		t.Fatalf("Commit(%d) did not return after its deadline", next)
-		return nil
+		t.Fatalf("%s did not return after its deadline", what)
+		var zero T
+		return zero
 	}
+}
+
+// commitWithin calls cl.Commit within d (see within).
+func commitWithin(t *testing.T, cl orderly.Claim, d time.Duration, next int64, metadata string) error {
+	t.Helper()
+	return within(t, d, fmt.Sprintf("Commit(%d)", next), func(ctx context.Context) error { return cl.Commit(ctx, next, metadata) })
 }
 
 // Commit honours its context's deadline while the coordinator holds the

@@ -414,7 +414,7 @@ type chaosMember struct {
 	ran     chan error
 	left    bool // Run's context was cancelled (a graceful leave); guarded by chaos.mu
 	crashed bool // vanished; guarded by chaos.mu
-	// inflight counts Commit calls running; guarded by chaos.mu.
+	// inflight counts Commit and CommitBatch calls running; guarded by chaos.mu.
 	inflight int
 }
 
@@ -482,7 +482,7 @@ func (ch *chaos) crash(m *chaosMember) {
 		if len(unsaved) == 0 {
 			return false, "everything it completed is committed"
 		}
-		// Under mu no Commit of m can start (chaosClaim.Commit counts
+		// Under mu no Commit of m can start (commitStarted counts
 		// itself in inflight under mu first): nothing is stored after
 		// this point.
 		m.vanish()
@@ -944,7 +944,6 @@ type chaosBatchSource struct {
 }
 
 func (s chaosBatchSource) CommitBatch(ctx context.Context, commits []orderly.ClaimCommit) []error {
-	ch := s.ch
 	inner := make([]orderly.ClaimCommit, len(commits))
 	for i, cc := range commits {
 		inner[i] = cc
@@ -952,24 +951,36 @@ func (s chaosBatchSource) CommitBatch(ctx context.Context, commits []orderly.Cla
 			inner[i].Claim = cl.Claim
 		}
 	}
-	ch.mu.Lock()
-	afterCrash := s.m.crashed
-	s.m.inflight++
-	ch.mu.Unlock()
+	afterCrash := s.ch.commitStarted(s.m)
 	errs := s.bc.CommitBatch(ctx, inner)
+	s.ch.commitsReturned(s.m, commits, errs, afterCrash)
+	return errs
+}
+
+// commitStarted counts a Commit or CommitBatch call of m in flight (so
+// that crash waits for it) and reports whether m has vanished.
+func (ch *chaos) commitStarted(m *chaosMember) (afterCrash bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	s.m.inflight--
+	m.inflight++
+	return m.crashed
+}
+
+// commitsReturned journals the commits of one call of m, with their
+// errors, in the order they were given.
+func (ch *chaos) commitsReturned(m *chaosMember, commits []orderly.ClaimCommit, errs []error, afterCrash bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	m.inflight--
 	for i, cc := range commits {
 		cl, ok := cc.Claim.(*chaosClaim)
 		if !ok {
-			ch.problems = append(ch.problems, fmt.Sprintf("CommitBatch got a claim the harness did not grant: %T", cc.Claim))
+			ch.problems = append(ch.problems, fmt.Sprintf("a commit of a claim the harness did not grant: %T", cc.Claim))
 			continue
 		}
 		ch.seq++
 		ch.commits = append(ch.commits, chaosCommit{seq: ch.seq, claim: cl, pos: orderly.Position{Offset: cc.Next, Metadata: cc.Metadata}, err: errs[i], afterCrash: afterCrash})
 	}
-	return errs
 }
 
 // chaosClaim is a claim whose records and commits the journal sees: its
@@ -1055,16 +1066,8 @@ func (cl *chaosClaim) revoked() bool {
 }
 
 func (cl *chaosClaim) Commit(ctx context.Context, next int64, metadata string) error {
-	ch := cl.ch
-	ch.mu.Lock()
-	afterCrash := cl.m.crashed
-	cl.m.inflight++
-	ch.mu.Unlock()
+	afterCrash := cl.ch.commitStarted(cl.m)
 	err := cl.Claim.Commit(ctx, next, metadata)
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	cl.m.inflight--
-	ch.seq++
-	ch.commits = append(ch.commits, chaosCommit{seq: ch.seq, claim: cl, pos: orderly.Position{Offset: next, Metadata: metadata}, err: err, afterCrash: afterCrash})
+	cl.ch.commitsReturned(cl.m, []orderly.ClaimCommit{{Claim: cl, Next: next, Metadata: metadata}}, []error{err}, afterCrash)
 	return err
 }
