@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/orderly-go/orderly/internal/backpressure"
+	"github.com/orderly-go/orderly/backpressure"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -87,11 +87,16 @@ type breaker struct {
 	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
 	coolDown time.Duration
 
-	mu     sync.Mutex // guards open, seq, timer and opened
-	open   bool
-	seq    uint64 // bumped on every change of open: orders the valves' reports
-	timer  *time.Timer
-	opened time.Time
+	mu      sync.Mutex // guards open, seq, timer, opened and stopped
+	open    bool
+	seq     uint64 // bumped on every change of open: orders the valves' reports
+	timer   *time.Timer
+	opened  time.Time
+	stopped bool
+
+	// timers counts the cool-down timer armed and not yet run or stopped:
+	// stop waits for its callback, so nothing of the breaker outlives Run.
+	timers sync.WaitGroup
 }
 
 func newBreaker(e *Engine, p BreakerPolicy) *breaker {
@@ -121,11 +126,16 @@ func (b *breaker) changed(_ string, from, to gobreaker.State) {
 	case gobreaker.StateOpen:
 		b.open, b.opened = true, time.Now()
 		b.seq++
-		if b.timer != nil {
-			b.timer.Stop()
+		if b.timer != nil && b.timer.Stop() {
+			b.timers.Done()
 		}
-		// Owned by the breaker: makes gobreaker notice the cool-down's end.
-		b.timer = time.AfterFunc(b.coolDown, func() { b.cb.State() })
+		b.timer = nil
+		if !b.stopped {
+			b.timers.Add(1)
+			// Owned by the breaker (stop waits for it): makes gobreaker
+			// notice the cool-down's end.
+			b.timer = time.AfterFunc(b.coolDown, func() { defer b.timers.Done(); b.cb.State() })
+		}
 		b.apply(b.e.partitions())
 	default:
 		if b.open {
@@ -134,6 +144,19 @@ func (b *breaker) changed(_ string, from, to gobreaker.State) {
 			b.apply(b.e.partitions())
 		}
 	}
+}
+
+// stop disarms the cool-down timer and waits for a callback already
+// running; Run calls it last.
+func (b *breaker) stop() {
+	b.mu.Lock()
+	b.stopped = true
+	if b.timer != nil && b.timer.Stop() {
+		b.timers.Done()
+	}
+	b.timer = nil
+	b.mu.Unlock()
+	b.timers.Wait()
 }
 
 // admit asks whether an attempt may start. If not, it says how long to

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderly-go/orderly/internal/backpressure"
+	"github.com/orderly-go/orderly/backpressure"
 	"github.com/sony/gobreaker/v2"
 	"github.com/stretchr/testify/require"
 )

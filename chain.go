@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/orderly-go/orderly/actors"
 	"golang.org/x/time/rate"
 )
 
@@ -27,7 +28,9 @@ import (
 // A record of a parked key skips to 5. The chain itself is immutable; what
 // it keeps per partition (the partition's rate limiter, its parked keys,
 // its handlers' context) lives on the partition, and what it keeps per
-// record lives on the task.
+// record lives on the record's task, which the chain owns while a worker
+// runs the record's turn (between turns it rests in its key's mailbox,
+// owned by the dispatcher).
 type chain struct {
 	e         *Engine
 	breaker   *breaker      // nil without WithCircuitBreaker
@@ -40,10 +43,56 @@ type chain struct {
 	parkFor   time.Duration // > 0: for that long; ParkUntilReleased; 0: no parking
 }
 
-// step is the key actors' receive function: one step of t's journey. It
-// returns retry == true to be called again after the delay, with t's keys
-// still blocked.
-func (c *chain) step(p *partition, t *task) (time.Duration, bool) {
+// task is one record's journey through its key actor: where it was
+// dispatched from, its attempts, and the failure path if it comes to that.
+// The dispatcher fills it at dispatch; the chain, on the worker running the
+// record's turn, changes it; the dispatcher reads it again when it
+// collects the finished record (the group's hand-overs order these).
+type task struct {
+	rec        *Record
+	offset     int64 // rec.Offset, kept here so that completion does not touch the record
+	size       int64
+	dispatched time.Time // set when some hook needs it
+	attempt    int       // handler calls made
+	outcome    Outcome   // how the journey ended; read by the dispatcher's done
+	admitted   bool      // a rate-limit token is already reserved for the next attempt
+	level      uint8     // priority level (WithPriorities); 0 without
+	runLevel   uint8     // the level the current step runs at: level, or a higher one inherited
+	keys       []string  // the record's keys, when parking needs them
+	fail       *failure  // nil until the record first fails
+	born       int64     // dispatch stamp for Inspect (dispatchStamp)
+	view       *taskView // for Inspect: guarded by the partition's viewMu; nil until the record first waits or fails
+	reread     bool      // read again from the log: its key had spilled
+}
+
+// failure is the state of a record on the failure path.
+type failure struct {
+	first      time.Time // when its first attempt failed
+	err        error     // the last error
+	deadLetter bool      // the handler is done with it; only the dead-letter write remains
+	dlAttempts int       // dead-letter writes tried
+	unroutable bool      // its key function panicked: no handler call
+}
+
+func (t *task) failState() *failure {
+	if t.fail == nil {
+		t.fail = &failure{}
+	}
+	return t.fail
+}
+
+func (t *task) lastErr() error {
+	if t.fail == nil {
+		return nil
+	}
+	return t.fail.err
+}
+
+// step is the key actors' receive function: one step of t's journey, on
+// worker w. It returns retry == true to be called again after the delay,
+// with t's keys still blocked.
+func (c *chain) step(p *partition, t *task, w *actors.Worker) (time.Duration, bool) {
+	t.runLevel = uint8(w.Level())
 	if p.stopping.Load() {
 		c.abandon(p, t) // revoked before it finished: the next owner handles it
 		return 0, false
@@ -59,7 +108,7 @@ func (c *chain) step(p *partition, t *task) (time.Duration, bool) {
 	case t.fail != nil && t.fail.unroutable && t.attempt == 0:
 		return c.lastAttemptFailed(p, t)
 	}
-	return c.attempt(p, t)
+	return c.attempt(p, t, w)
 }
 
 // admit asks the breaker and the rate limits whether an attempt may start
@@ -92,7 +141,7 @@ func (c *chain) admit(p *partition, t *task) (done func(error), wait time.Durati
 }
 
 // attempt runs one handler call and decides what follows it.
-func (c *chain) attempt(p *partition, t *task) (time.Duration, bool) {
+func (c *chain) attempt(p *partition, t *task, w *actors.Worker) (time.Duration, bool) {
 	e := c.e
 	breakerDone, wait := c.admit(p, t)
 	if wait > 0 {
@@ -123,11 +172,10 @@ func (c *chain) attempt(p *partition, t *task) (time.Duration, bool) {
 		rec, n := t.rec, t.attempt // the timer must not read t: a later attempt writes it
 		stuck = time.AfterFunc(2*c.timeout, func() { c.reportStuck(p, rec, n, true) })
 	}
-	e.inFlight.Add(1)
-	p.running.Add(1)
+	slot := &e.slots[w.ID()]
+	slot.running.Store(p)
 	err := e.call(ctx, t.rec)
-	p.running.Add(-1)
-	e.inFlight.Add(-1)
+	slot.running.Store(nil)
 	if stuck != nil && !stuck.Stop() {
 		c.reportStuck(p, t.rec, t.attempt, false)
 	}

@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/orderly-go/orderly/internal/actors"
-	"github.com/orderly-go/orderly/internal/backpressure"
-	"github.com/orderly-go/orderly/internal/committer"
+	"github.com/orderly-go/orderly/actors"
+	"github.com/orderly-go/orderly/backpressure"
+	"github.com/orderly-go/orderly/committer"
 	"golang.org/x/time/rate"
 )
 
@@ -28,9 +28,15 @@ type Engine struct {
 	log     *slog.Logger
 
 	sched     *actors.Scheduler
-	records   *backpressure.Credits // engine-wide record credits
-	bytes     *backpressure.Credits // engine-wide byte credits
-	committer *committer.Actor
+	records   *backpressure.Pool // engine-wide record credits
+	bytes     *backpressure.Pool // engine-wide byte credits
+	committer *committer.Actor   // started and stopped by Run
+
+	// slots are the workers' handler calls, by worker ID: each worker
+	// stores the partition whose handler it is calling, and nil after,
+	// on a cache line of its own. Stats and Inspect count them: no counter
+	// is shared by the workers.
+	slots []workerSlot
 
 	ran    atomic.Bool
 	runCtx context.Context // Run's context; set before any claim is served
@@ -41,7 +47,8 @@ type Engine struct {
 	// that nothing that reads it can wait on a lock a hook may hold.
 	parts atomic.Pointer[[]*partition]
 	// mu guards writes of parts and ended. No user code and no adapter
-	// call runs under it, and no other lock is taken under it.
+	// call runs under it, and no other lock is taken under it: a
+	// partition's counters are atomics, read without a lock.
 	mu    sync.Mutex
 	ended counts // counters of the partitions that have ended
 
@@ -52,7 +59,6 @@ type Engine struct {
 
 	prio *priorities // nil without WithPriorities
 
-	inFlight atomic.Int64  // handler calls running
 	failed   atomic.Uint64 // handler calls that returned an error or panicked
 	retried  atomic.Uint64 // failed attempts that were retried
 	stuck    atomic.Int64  // handler calls running past twice their deadline
@@ -125,9 +131,10 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 		e.chain.parkFor = cfg.parkFor
 	}
 	e.sched = newScheduler(&cfg, e.escapedPanic)
-	e.records = backpressure.NewCredits(int64(cfg.engine.records), lowMark(int64(cfg.engine.records), cfg.lowMark),
+	e.slots = make([]workerSlot, cfg.concurrency)
+	e.records = backpressure.NewPool(int64(cfg.engine.records), lowMark(int64(cfg.engine.records), cfg.lowMark),
 		func() { e.resumeAll(backpressure.ReasonEngineRecords) })
-	e.bytes = backpressure.NewCredits(cfg.engine.bytes, lowMark(cfg.engine.bytes, cfg.lowMark),
+	e.bytes = backpressure.NewPool(cfg.engine.bytes, lowMark(cfg.engine.bytes, cfg.lowMark),
 		func() { e.resumeAll(backpressure.ReasonEngineBytes) })
 	if cfg.priorities != nil {
 		e.prio = newPriorities(e, cfg.priorities)
@@ -174,12 +181,24 @@ func (e *Engine) Run(ctx context.Context) error {
 			return bc.CommitBatch(ctx, commits)
 		}
 	}
+	cc.Every = e.cfg.commitEvery
 	e.committer = committer.NewActor(cc)
-	// Owned by Run, which stops it (after every claim is closed) and waits.
-	go e.committer.Run()
+	// The committer's goroutines are owned by Run, which stops them (after
+	// every claim is closed) and waits.
+	e.committer.Start()
 	err := e.src.Consume(ctx, e.serve)
 	e.committer.Stop()
-	e.sched.Close()
+	// Every claim has ended: its handlers returned, or ignored their
+	// cancelled context past the grace (then they are left running, and
+	// Close gives up on their workers after one more grace).
+	closeCtx, cancel := context.WithTimeout(context.Background(), cancelGrace)
+	if e.sched.Close(closeCtx) != nil {
+		e.log.Warn("orderly: workers still in handlers that ignore their cancelled context; Run returns without them")
+	}
+	cancel()
+	if e.breaker != nil {
+		e.breaker.stop()
+	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return nil
 	}
@@ -198,9 +217,7 @@ func (e *Engine) serve(c Claim) {
 	e.parts.Store(&parts)
 	e.mu.Unlock()
 	defer func() {
-		p.group.Lock()
-		final := p.counts
-		p.group.Unlock()
+		final := p.counts.load()
 		e.mu.Lock()
 		parts := slices.DeleteFunc(slices.Clone(*e.parts.Load()), func(q *partition) bool { return q == p })
 		e.parts.Store(&parts)
@@ -224,12 +241,13 @@ func (e *Engine) setAll(r backpressure.Reason, on bool) {
 	}
 }
 
-// onCommit reports a commit to the hooks; it runs on the committer.
-func (e *Engine) onCommit(cp *committer.Partition, c committer.Commit) {
+// onCommit reports a commit to the hooks; it runs on the committer's
+// commit goroutine that made the commit.
+func (e *Engine) onCommit(target committer.Target, c committer.Commit) {
 	if len(e.cfg.hooks.commit) == 0 {
 		return
 	}
-	t, ok := cp.Target().(Claim)
+	t, ok := target.(Claim)
 	if !ok {
 		return
 	}
@@ -251,6 +269,26 @@ func (e *Engine) ReleaseKey(topic string, partition int32, key string) bool {
 		}
 	}
 	return false
+}
+
+// workerSlot is one worker's handler call, for Stats: the partition it is
+// calling the handler for, or nil. Written by its worker only; padded to a
+// cache line of its own.
+type workerSlot struct {
+	running atomic.Pointer[partition]
+	_       [56]byte
+}
+
+// running is the number of handler calls running for p now (all
+// partitions' when p is nil).
+func (e *Engine) running(p *partition) int64 {
+	var n int64
+	for i := range e.slots {
+		if q := e.slots[i].running.Load(); q != nil && (p == nil || q == p) {
+			n++
+		}
+	}
+	return n
 }
 
 // call runs the handler, turning a panic into a *PanicError.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/memory"
-	"github.com/orderly-go/orderly/internal/committer"
+	"github.com/orderly-go/orderly/committer"
 )
 
 // A claim whose Start carries metadata (offsets done above the watermark)

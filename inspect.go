@@ -8,7 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/orderly-go/orderly/internal/actors"
+	"github.com/orderly-go/orderly/actors"
+	"github.com/orderly-go/orderly/mailbox"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -17,10 +18,12 @@ import (
 // back, what that record is doing or waiting for, the keys holding the
 // most, and every reason the partition is paused. Engine.Inspect takes it.
 //
-// Each partition's watermark, blocking record, keys and counts are read
-// in one instant (under the partition's lock); different partitions, the
-// credits and the engine-wide figures are each read a moment apart, so
-// they are consistent enough to explain a stall, not to add up exactly.
+// Each partition's keys and records are read in one instant (under its
+// key group's lock); its watermark is the committer's as of the
+// completions it has been told of (a moment behind the dispatcher);
+// different partitions, the credits and the engine-wide figures are each
+// read a moment apart, so they are consistent enough to explain a stall,
+// not to add up exactly.
 type Inspection struct {
 	Time           time.Time    // when it was taken
 	InFlight       int64        // handler calls running now
@@ -217,10 +220,9 @@ func (e *Engine) Inspect() Inspection { return e.InspectWith(InspectOptions{}) }
 // Run.
 //
 // Its cost is paid by the caller: for each partition it holds the
-// partition's lock while it walks the records the partition holds
-// (O(records held + keys)), which delays that partition's dispatch and
-// completions for as long; the scheduler's lock is held for a scan of its
-// ready queue. When nobody inspects, the engine pays one clock reading per
+// partition's key group's lock while it walks the records the partition
+// holds (O(records held + keys)), which delays that partition's dispatcher
+// for as long. When nobody inspects, the engine pays one clock reading per
 // dispatched batch (the records' dispatch time) and nothing per record.
 // Key functions (ByKeyFunc, ByKeys) are called again, outside any lock,
 // to name the keys of the records it reports.
@@ -234,7 +236,7 @@ func (e *Engine) InspectWith(o InspectOptions) Inspection {
 	now := time.Now()
 	in := Inspection{
 		Time:           now,
-		InFlight:       e.inFlight.Load(),
+		InFlight:       e.running(nil),
 		MaxConcurrency: e.sched.Limit(),
 		ReadyActors:    e.sched.Ready(),
 		HeldRecords:    e.records.Held(),
@@ -293,7 +295,7 @@ const (
 // taskView is what Inspect may read of a task beyond what is fixed at
 // dispatch: written by the failure chain on its slow paths (never for a
 // record that succeeds at its first attempt) and read by Inspect, both
-// under the partition's group lock.
+// under the partition's viewMu.
 type taskView struct {
 	attempts   int
 	err        error
@@ -323,13 +325,13 @@ func (p *partition) noteErr(t *task, w waitKind, d time.Duration, err error) {
 			v.err = f.err
 		}
 	}
-	p.group.Lock()
+	p.viewMu.Lock()
 	if t.view == nil {
 		t.view = &v
 	} else {
 		*t.view = v
 	}
-	p.group.Unlock()
+	p.viewMu.Unlock()
 }
 
 // stuckSet is the handler calls running past twice their attempt timeout.
@@ -407,19 +409,23 @@ type seenTask struct {
 	ahead     *seenTask // the record heading blockedBy
 }
 
-func seeTask(t *task, place actors.Place) seenTask {
+// seeTask copies what inspect reads of t; the group's lock is held (so t
+// stays where it is) and viewMu is taken for its view.
+func (p *partition) seeTask(t *task, place actors.Place) seenTask {
 	s := seenTask{offset: t.offset, rec: t.rec, keys: t.keys, born: t.born, place: place}
+	p.viewMu.Lock()
 	if t.view != nil {
 		s.view = *t.view
 	}
+	p.viewMu.Unlock()
 	return s
 }
 
-func seeMessage(m actors.MessageView[task]) seenTask {
-	s := seeTask(m.Msg, m.Place)
+func (p *partition) seeMessage(m actors.MessageView[*task]) seenTask {
+	s := p.seeTask(*m.Msg, m.Place)
 	s.behind = m.Behind
 	if m.Ahead != nil {
-		a := seeTask(m.Ahead, 0)
+		a := p.seeTask(*m.Ahead, 0)
 		s.blockedBy, s.ahead = m.BlockedBy, &a
 	}
 	return s
@@ -427,7 +433,7 @@ func seeMessage(m actors.MessageView[task]) seenTask {
 
 type seenKey struct {
 	hash  uint64
-	load  actors.Load
+	load  mailbox.Limits
 	depth int
 	head  seenTask
 }
@@ -453,20 +459,19 @@ func (p *partition) inspect(now time.Time, o InspectOptions) PartitionInspection
 		blocking *seenTask
 		top      []seenKey
 	)
-	p.group.Lock()
-	pi.Watermark = p.offsets.Watermark()
-	pending := p.offsets.Pending() > 0
-	p.group.WalkLocked(func(k actors.KeyView[task]) {
+	pi.Watermark = p.cp.Watermark()
+	pending := p.cp.InFlight() > 0
+	p.group.Walk(func(k actors.KeyView[*task]) {
 		pi.Keys++
 		if o.TopKeys < 0 {
 			return
 		}
 		sk := seenKey{hash: k.Key, load: k.Load, depth: k.Depth}
-		sk.head.born = k.Head.Msg.born
+		sk.head.born = (*k.Head.Msg).born
 		if len(top) == o.TopKeys && !sk.before(&top[len(top)-1]) {
 			return
 		}
-		sk.head = seeMessage(k.Head)
+		sk.head = p.seeMessage(k.Head)
 		i := 0
 		for i < len(top) && top[i].before(&sk) {
 			i++
@@ -475,13 +480,12 @@ func (p *partition) inspect(now time.Time, o InspectOptions) PartitionInspection
 		if len(top) > o.TopKeys {
 			top = top[:o.TopKeys]
 		}
-	}, func(m actors.MessageView[task]) {
-		if pending && m.Msg.offset == pi.Watermark {
-			s := seeMessage(m)
+	}, func(m actors.MessageView[*task]) {
+		if pending && (*m.Msg).offset == pi.Watermark {
+			s := p.seeMessage(m)
 			blocking = &s
 		}
 	})
-	p.group.Unlock()
 
 	pi.Committed = p.cp.Committed()
 	if eo, ok := p.claim.(EndOffsetter); ok {
@@ -492,7 +496,7 @@ func (p *partition) inspect(now time.Time, o InspectOptions) PartitionInspection
 	}
 	pi.Uncommitted = p.window.Held()
 	pi.HeldRecords, pi.HeldBytes = p.records.Held(), p.bytes.Held()
-	pi.InFlight = p.running.Load()
+	pi.InFlight = p.e.running(p)
 	pi.Retrying = p.group.Delayed()
 	pi.Paused = p.valve.Paused()
 	pi.Reasons = pauseReasonsOf(p.valve.Reasons())
@@ -509,7 +513,7 @@ func (p *partition) inspect(now time.Time, o InspectOptions) PartitionInspection
 	for _, k := range top {
 		head := p.e.describe(&k.head, stamp, now)
 		pi.TopKeys = append(pi.TopKeys, KeyInspection{
-			Key: p.e.keyNamed(k.hash, &k.head), Records: k.depth, Bytes: k.load.Weight,
+			Key: p.e.keyNamed(k.hash, &k.head), Records: k.depth, Bytes: k.load.Bytes,
 			Age: head.Age, Head: head,
 		})
 	}

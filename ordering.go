@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/orderly-go/orderly/internal/actors"
+	"github.com/orderly-go/orderly/actors"
 )
 
 // Ordering says which records must be handled in order relative to each
@@ -94,7 +94,7 @@ func (o Ordering) keys(r *Record, buf []string) []string {
 // parallelism, never order). With parking it also keeps the keys
 // themselves. A key function that panics leaves the record without keys
 // and marks it to fail without a handler call (see receive).
-func (e *Engine) route(r *Record, m *actors.Message[task]) {
+func (e *Engine) route(r *Record, m *actors.Message[*task]) {
 	o := &e.cfg.ordering
 	switch {
 	case o.byKey:
@@ -142,7 +142,7 @@ func (e *Engine) route(r *Record, m *actors.Message[task]) {
 // unroutable marks a record whose key function failed: it runs without
 // keys and goes straight to the failure path (recovery, dead letter, log)
 // with a permanent error, never to the handler.
-func (e *Engine) unroutable(r *Record, m *actors.Message[task], err error) {
+func (e *Engine) unroutable(r *Record, m *actors.Message[*task], err error) {
 	e.log.LogAttrs(context.Background(), slog.LevelError, "orderly: key function panicked; the record fails without a handler call",
 		recordAttrs(r, slog.Any("error", err))...)
 	m.Msg.fail = &failure{first: time.Now(), err: Permanent(err), unroutable: true}

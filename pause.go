@@ -3,7 +3,7 @@ package orderly
 import (
 	"slices"
 
-	"github.com/orderly-go/orderly/internal/backpressure"
+	"github.com/orderly-go/orderly/backpressure"
 )
 
 // PauseReason says why a partition's fetching is paused. Stats and

@@ -6,8 +6,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/orderly-go/orderly/internal/actors"
-	"github.com/orderly-go/orderly/internal/backpressure"
+	"github.com/orderly-go/orderly/actors"
+	"github.com/orderly-go/orderly/backpressure"
 )
 
 // MaxPriorityLevels is the most levels WithPriorities accepts.
@@ -271,17 +271,17 @@ func (pc *priorityConfig) check(c *config) error {
 type priorities struct {
 	of      PriorityOf
 	n       int
-	records []*backpressure.Credits
-	bytes   []*backpressure.Credits
+	records []*backpressure.Pool
+	bytes   []*backpressure.Pool
 }
 
 func newPriorities(e *Engine, pc *priorityConfig) *priorities {
 	pr := &priorities{of: pc.of, n: len(pc.levels)}
 	for i := range pc.levels {
 		rr, rb := backpressure.ReasonLevelRecords(i), backpressure.ReasonLevelBytes(i)
-		pr.records = append(pr.records, backpressure.NewCredits(pc.records[i], lowMark(pc.records[i], e.cfg.lowMark),
+		pr.records = append(pr.records, backpressure.NewPool(pc.records[i], lowMark(pc.records[i], e.cfg.lowMark),
 			func() { e.resumeAll(rr) }))
-		pr.bytes = append(pr.bytes, backpressure.NewCredits(pc.bytes[i], lowMark(pc.bytes[i], e.cfg.lowMark),
+		pr.bytes = append(pr.bytes, backpressure.NewPool(pc.bytes[i], lowMark(pc.bytes[i], e.cfg.lowMark),
 			func() { e.resumeAll(rb) }))
 	}
 	return pr

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/orderly-go/orderly/internal/backpressure"
 )
 
 // partitionPriority is a partition's priority state (WithPriorities),
@@ -43,7 +41,7 @@ type levelRun struct {
 // starts at the next record to take, so b[i] is known[knownHead+i] once
 // found.
 func (p *partition) levelAt(b []*Record, i int) int {
-	pp := &p.prio
+	pp := &p.d.prio
 	if k := pp.knownHead + i; k < len(pp.known) {
 		if pp.known[k].r == b[i] {
 			return pp.known[k].level
@@ -77,7 +75,7 @@ func (p *partition) findLevel(r *Record) int {
 	of := &pr.of
 	switch {
 	case of.topics != nil:
-		pp := &p.prio
+		pp := &p.d.prio
 		if !pp.topicKnown {
 			pp.topicKnown, pp.topicLevel = true, -1
 			if l, ok := of.topics[p.topic]; ok {
@@ -119,7 +117,7 @@ func (p *partition) findLevel(r *Record) int {
 // undetermined gives r the lowest level, logging it at most once every
 // undeterminedEvery per partition.
 func (p *partition) undetermined(r *Record, why string) int {
-	pp := &p.prio
+	pp := &p.d.prio
 	pp.undetected++
 	if now := time.Now(); pp.warned.IsZero() || now.Sub(pp.warned) >= undeterminedEvery {
 		// records: this one and those since the last warning.
@@ -130,66 +128,14 @@ func (p *partition) undetermined(r *Record, why string) int {
 	return p.e.prio.n - 1
 }
 
-// takeLeveled is take with priorities: it takes credits for the longest
-// prefix of b whose records share a level, from that level's slice of the
-// engine buffer as well as from the partition and the engine. It returns
-// how many records it took credits for; their level waits in taken for
-// send.
-func (p *partition) takeLeveled(b []*Record) (int, error) {
-	lvl := p.levelAt(b, 0)
-	n, size := 1, b[0].Size()
-	for n < len(b) && p.levelAt(b, n) == lvl {
-		size += b[n].Size()
-		n++
+// tookLevel notes that the credits of the next n records were taken at
+// level (their levels wait in taken for send).
+func (p *partition) tookLevel(level, n int) {
+	if p.e.prio == nil {
+		return
 	}
-	pr := p.e.prio
-	steps := [...]struct {
-		c *backpressure.Credits
-		n int64
-	}{{p.window, int64(n)}, {p.records, int64(n)}, {p.bytes, size}, {pr.records[lvl], int64(n)}, {pr.bytes[lvl], size},
-		{p.e.records, int64(n)}, {p.e.bytes, size}}
-	for i, s := range steps {
-		if !s.c.TryAcquireWithin(s.n) {
-			for _, done := range steps[:i] {
-				done.c.Release(done.n)
-			}
-			if err := p.takeOneLeveled(b[0].Size(), lvl); err != nil {
-				return 0, err
-			}
-			n = 1
-			break
-		}
-	}
-	p.prio.forget(n)
-	p.prio.taken = append(p.prio.taken, levelRun{uint8(lvl), n})
-	return n, nil
-}
-
-// takeOneLeveled is takeOne with the level's credits.
-func (p *partition) takeOneLeveled(size int64, lvl int) error {
-	pr := p.e.prio
-	steps := [...]struct {
-		c *backpressure.Credits
-		n int64
-		r backpressure.Reason
-	}{
-		{p.window, 1, backpressure.ReasonUncommitted},
-		{p.records, 1, backpressure.ReasonPartitionRecords},
-		{p.bytes, size, backpressure.ReasonPartitionBytes},
-		{pr.records[lvl], 1, backpressure.ReasonLevelRecords(lvl)},
-		{pr.bytes[lvl], size, backpressure.ReasonLevelBytes(lvl)},
-		{p.e.records, 1, backpressure.ReasonEngineRecords},
-		{p.e.bytes, size, backpressure.ReasonEngineBytes},
-	}
-	for i, s := range steps {
-		if err := p.acquire(s.c, s.n, s.r); err != nil {
-			for _, done := range steps[:i] {
-				done.c.Release(done.n)
-			}
-			return err
-		}
-	}
-	return nil
+	p.d.prio.forget(n)
+	p.d.prio.taken = append(p.d.prio.taken, levelRun{uint8(level), n})
 }
 
 // nextLevel returns the level of the next record taken and not yet

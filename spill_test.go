@@ -428,10 +428,10 @@ func TestKeySpillsAgainWhileReadBack(t *testing.T) {
 	require.Equal(t, 2, partitionStats(t, eng, 0).SpilledKeys)
 
 	// a drains to its low mark: a re-read hands it offsets 3 and 4, fills
-	// it up again, and waits with offset 5 (holding its credits), b still
-	// having work.
+	// it up again, and waits with offset 5 (which holds no credit while it
+	// waits), b still having work.
 	h.give("a", 2)
-	if !assertEventually(func() bool { return held(7)() && len(h.ran("a")) == 2 && partitionStats(t, eng, 0).Rereading }, 5*time.Second) {
+	if !assertEventually(func() bool { return held(6)() && len(h.ran("a")) == 2 && partitionStats(t, eng, 0).Rereading }, 5*time.Second) {
 		t.Fatalf("no re-read waiting with a full: %+v; a ran %v", partitionStats(t, eng, 0), h.ran("a"))
 	}
 

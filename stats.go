@@ -82,7 +82,7 @@ type PartitionStats struct {
 // goroutine; the numbers are each consistent, not with each other.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		InFlight:        e.inFlight.Load(),
+		InFlight:        e.running(nil),
 		HeldRecords:     e.records.Held(),
 		HeldBytes:       e.bytes.Held(),
 		AttemptsFailed:  e.failed.Load(),
@@ -101,9 +101,7 @@ func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	parts := e.partitions()
 	for _, p := range parts {
-		p.group.Lock()
-		c.add(p.counts)
-		p.group.Unlock()
+		c.add(p.counts.load())
 	}
 	c.add(e.ended)
 	e.mu.Unlock()
@@ -144,4 +142,33 @@ func (e *Engine) stuckRecords(now time.Time) []StuckRecord {
 		}
 	}
 	return out
+}
+
+// stats describes the partition for Stats.
+func (p *partition) stats() PartitionStats {
+	ps := PartitionStats{
+		Topic:       p.topic,
+		Partition:   p.id,
+		InFlight:    p.e.running(p),
+		HeldRecords: p.records.Held(),
+		HeldBytes:   p.bytes.Held(),
+		Uncommitted: p.window.Held(),
+		Keys:        p.group.Keys(),
+		Watermark:   p.cp.Watermark(),
+		Committed:   p.cp.Committed(),
+		Paused:      p.valve.Paused(),
+		Parked:      p.parked.Len(time.Now()),
+		End:         -1,
+		Lag:         -1,
+		Retrying:    p.group.Delayed(),
+	}
+	if eo, ok := p.claim.(EndOffsetter); ok {
+		ps.End = eo.EndOffset()
+		if ps.End >= 0 && ps.Committed >= 0 {
+			ps.Lag = max(ps.End-ps.Committed, 0)
+		}
+	}
+	ps.Reasons = pauseReasonsOf(p.valve.Reasons())
+	p.spillStats(&ps)
+	return ps
 }

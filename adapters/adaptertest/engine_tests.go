@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderly-go/orderly"
-	"github.com/orderly-go/orderly/internal/committer"
+	"github.com/orderly-go/orderly/committer"
 )
 
 // jitter is handler work that takes a few hundred microseconds, varying

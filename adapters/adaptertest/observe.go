@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/orderly-go/orderly"
-	"github.com/orderly-go/orderly/internal/committer"
+	"github.com/orderly-go/orderly/committer"
 )
 
 // observedMember wraps a Member so that the engine's serve function gets

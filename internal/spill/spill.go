@@ -3,7 +3,7 @@ package spill
 import (
 	"math"
 
-	"github.com/orderly-go/orderly/internal/committer"
+	"github.com/orderly-go/orderly/committer"
 )
 
 // Keys is what State needs to know of the key actors, read under the

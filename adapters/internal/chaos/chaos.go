@@ -18,7 +18,7 @@ import (
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/internal/faultproxy"
-	"github.com/orderly-go/orderly/internal/committer"
+	"github.com/orderly-go/orderly/committer"
 )
 
 // Scenario is one run of the chaos harness: a consumer group of engines
