@@ -173,9 +173,9 @@ func (c *chain) attempt(p *partition, t *task, w *actors.Worker) (time.Duration,
 		stuck = time.AfterFunc(2*c.timeout, func() { c.reportStuck(p, rec, n, true) })
 	}
 	slot := &e.slots[w.ID()]
-	slot.running.Store(p)
+	slot.running.Store(p.num)
 	err := e.call(ctx, t.rec)
-	slot.running.Store(nil)
+	slot.running.Store(0)
 	if stuck != nil && !stuck.Stop() {
 		c.reportStuck(p, t.rec, t.attempt, false)
 	}

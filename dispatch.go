@@ -50,7 +50,7 @@ func (p *partition) dispatch(b []*Record) {
 		if p.e.cfg.atMostOnce {
 			p.registerDone(b[:n])
 		} else {
-			p.send(b[:n])
+			p.send(b[:n], d.sizes[:n])
 		}
 		b = b[n:]
 	}
@@ -93,11 +93,14 @@ func (p *partition) takeRecords(b []*Record) int {
 			n++
 		}
 	}
-	var size int64
-	for _, r := range b[:n] {
-		size += r.Size()
-	}
 	d := &p.d
+	var size int64
+	d.sizes = d.sizes[:0]
+	for _, r := range b[:n] {
+		s := r.Size()
+		d.sizes = append(d.sizes, s)
+		size += s
+	}
 	if n > 1 && d.granted.Pool == nil {
 		cs := p.credits(d.taken[:0], int64(n), size, level, true)
 		d.taken = cs
@@ -106,7 +109,7 @@ func (p *partition) takeRecords(b []*Record) int {
 			return n
 		}
 	}
-	cs := p.credits(d.taken[:0], 1, b[0].Size(), level, true)
+	cs := p.credits(d.taken[:0], 1, d.sizes[0], level, true)
 	d.taken = cs
 	if !p.take(cs, true) {
 		return 0
@@ -195,8 +198,8 @@ func (p *partition) cancelWait() {
 // and dispatch hooks first (user code, on the dispatcher, no lock held),
 // then offsets registered with the committer, then the group. With spilled
 // keys, a record of one is dropped instead (see spiller), and a record a
-// full key refuses spills it.
-func (p *partition) send(b []*Record) {
+// full key refuses spills it. sizes are b's sizes when known (nil: not).
+func (p *partition) send(b []*Record, sizes []int64) {
 	e := p.e
 	d := &p.d
 	var now time.Time
@@ -205,8 +208,14 @@ func (p *partition) send(b []*Record) {
 	}
 	born := dispatchStamp(now) // one clock reading per batch, for Inspect's ages
 	msgs := d.msgs[:0]
-	for _, r := range b {
-		m := actors.Message[*task]{Msg: p.newTask(r, r.Size(), now, born)}
+	for i, r := range b {
+		var size int64
+		if sizes != nil {
+			size = sizes[i]
+		} else {
+			size = r.Size()
+		}
+		m := actors.Message[*task]{Msg: p.newTask(r, size, now, born)}
 		m.Weight = m.Msg.size
 		e.route(r, &m)
 		if e.prio != nil {
@@ -281,7 +290,7 @@ func (p *partition) flushPending() {
 		}
 		p.giveBack(n, size)
 	} else {
-		p.send(d.pending)
+		p.send(d.pending, nil)
 	}
 	clear(d.pending)
 	d.pending = d.pending[:0]

@@ -39,6 +39,7 @@ type Engine struct {
 	slots []workerSlot
 
 	ran    atomic.Bool
+	nums   atomic.Int64 // numbers the partitions (partition.num)
 	runCtx context.Context // Run's context; set before any claim is served
 	seed   maphash.Seed    // hashes record keys for the key actors
 
@@ -271,11 +272,11 @@ func (e *Engine) ReleaseKey(topic string, partition int32, key string) bool {
 	return false
 }
 
-// workerSlot is one worker's handler call, for Stats: the partition it is
-// calling the handler for, or nil. Written by its worker only; padded to a
-// cache line of its own.
+// workerSlot is one worker's handler call, for Stats: the number of the
+// partition it is calling the handler for (partition.num), or 0. Written
+// by its worker only; padded to a cache line of its own.
 type workerSlot struct {
-	running atomic.Pointer[partition]
+	running atomic.Int64
 	_       [56]byte
 }
 
@@ -284,7 +285,7 @@ type workerSlot struct {
 func (e *Engine) running(p *partition) int64 {
 	var n int64
 	for i := range e.slots {
-		if q := e.slots[i].running.Load(); q != nil && (p == nil || q == p) {
+		if q := e.slots[i].running.Load(); q != 0 && (p == nil || q == p.num) {
 			n++
 		}
 	}

@@ -41,6 +41,7 @@ import (
 // and read by Inspect, and is a leaf.
 type partition struct {
 	e     *Engine
+	num   int64 // unique in the engine, > 0: what a worker's slot says while calling the handler for it
 	claim Claim
 	topic string
 	id    int32
@@ -83,6 +84,7 @@ type dispatcher struct {
 	waitFor   backpressure.Credit // what wait waits for
 	granted   backpressure.Credit // credits a granted waiter holds, until the next take counts them
 	taken     []backpressure.Credit
+	sizes     []int64   // the sizes of the records takeRecords took credits for
 	pending   []*Record // at-most-once: registered as done, waiting for their commit
 	live      int64     // records queued in the group and not collected
 	tasks     []*task   // tasks of collected records, for reuse
@@ -139,7 +141,7 @@ func (a *atomicCounts) load() counts {
 
 func newPartition(e *Engine, c Claim) *partition {
 	p := &partition{
-		e: e, claim: c, topic: c.Topic(), id: c.Partition(),
+		e: e, num: e.nums.Add(1), claim: c, topic: c.Topic(), id: c.Partition(),
 		log: e.log.With(slog.String("topic", c.Topic()), slog.Int("partition", int(c.Partition()))),
 	}
 	cfg := &e.cfg

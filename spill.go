@@ -52,6 +52,7 @@ type spiller struct {
 	granted backpressure.Credit // credits a granted waiter holds, until the next take counts them
 	credits []backpressure.Credit
 	msg     [1]actors.Message[*task]
+	view    keysView // reused: an interface value made of it costs no allocation
 
 	// For Stats.
 	rereading atomic.Bool
@@ -183,8 +184,14 @@ type keysView struct {
 	weight int64
 }
 
-func (k keysView) Over(key uint64) bool { return !k.g.Accepts(key, k.weight) }
-func (k keysView) Idle(key uint64) bool { return k.g.KeyIdle(key) }
+func (k *keysView) Over(key uint64) bool { return !k.g.Accepts(key, k.weight) }
+func (k *keysView) Idle(key uint64) bool { return k.g.KeyIdle(key) }
+
+// keysFor is the keys as seen by a record of the given weight.
+func (sp *spiller) keysFor(weight int64) *keysView {
+	sp.view = keysView{g: sp.p.group, weight: weight}
+	return &sp.view
+}
 
 // send queues msgs, whose offsets are registered and credits taken, with
 // the group: a record of a spilled key is dropped, and one its key's
@@ -245,7 +252,7 @@ func (sp *spiller) drop(m *actors.Message[*task]) {
 	p := sp.p
 	var one [1]uint64
 	keys := messageKeys(m, one[:0])
-	drop, spilled, wake := sp.state.Dispatch(m.Msg.offset, keys, keysView{p.group, m.Weight})
+	drop, spilled, wake := sp.state.Dispatch(m.Msg.offset, keys, sp.keysFor(m.Weight))
 	if !drop {
 		// Cannot happen (offsets increase and a refusing key is over): a
 		// record neither queued nor dropped would never be handled, so
@@ -302,7 +309,7 @@ func (sp *spiller) keyEvents(evs []actors.KeyEvent) {
 func (sp *spiller) handle(m spillMsg) {
 	switch m.kind {
 	case spillStart:
-		from, ok := sp.state.Start(keysView{g: sp.p.group})
+		from, ok := sp.state.Start(sp.keysFor(0))
 		if ok {
 			sp.pass = &passState{info: RereadInfo{Topic: sp.p.topic, Partition: sp.p.id, From: from, Next: from}, began: time.Now()}
 			sp.rereading.Store(true)
@@ -372,7 +379,7 @@ func (sp *spiller) handBack() {
 			}
 			var one [1]uint64
 			keys := messageKeys(msg, one[:0])
-			switch sp.state.Decide(r.Offset, keys, keysView{p.group, msg.Weight}) {
+			switch sp.state.Decide(r.Offset, keys, sp.keysFor(msg.Weight)) {
 			case spill.Wait:
 				backpressure.Give(sp.credits)
 				p.freeTask(msg.Msg)

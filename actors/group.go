@@ -38,15 +38,16 @@ type GroupConfig[M any] struct {
 	// before it yields to other ready work (the "throughput" of Akka and
 	// protoactor dispatchers): a burst on one key costs one scheduling, not
 	// one per message. Messages of a turn are handed back together when it
-	// ends, so turns are this long only while the scheduler finds work
-	// cheap; while work blocks (its estimate passes 50µs a Runnable) a turn
-	// is one message. ≤ 0 means DefaultTurn. On a scheduler with levels it
-	// is 1: every message is a scheduling decision.
+	// ends, so a turn takes only as many queued messages as the
+	// scheduler's estimate of a message's cost says run in about 100µs, and
+	// one while work blocks (over 50µs a message). ≤ 0 means DefaultTurn.
+	// On a scheduler with levels it is 1: every message is a scheduling
+	// decision.
 	Turn int
 }
 
 // DefaultTurn is GroupConfig.Turn's default.
-const DefaultTurn = 16
+const DefaultTurn = 1024
 
 // Message is one message for Group.Send: its value, its weight against
 // the key limits, and its keys. Keys are 64-bit hashes of the caller's
@@ -159,6 +160,7 @@ type Group[M any] struct {
 
 	// Owned by the owner goroutine (scratch of Send and Collect).
 	ready  []Runnable
+	pack   *turn[M] // the round's open turn (see readyLocked); guarded by mu
 	events []KeyEvent
 	taken  []*turn[M]
 
@@ -188,11 +190,13 @@ const (
 	// flushAt is the most finished turns a worker keeps before it hands
 	// them over, even in the middle of its batch.
 	flushAt = 64
-	// slowTurn is the cost of a Runnable above which turns have one
+	// slowTurn is the cost of a message above which turns have one
 	// message: batching a key's messages saves a scheduling per message,
 	// which only pays when messages are cheap, and it holds back each
-	// message's completion until its turn ends.
+	// message's completion until its turn ends. Below it, a turn takes as
+	// many of its key's queued messages as run in about turnSpan.
 	slowTurn = 50 * time.Microsecond
+	turnSpan = 100 * time.Microsecond
 )
 
 // workerBuf is one worker's finished turns, padded to a cache line of its
@@ -326,6 +330,9 @@ func (g *Group[M]) Send(batch []Message[M]) (n int) {
 
 // submit hands the ready turns to the scheduler in one batch.
 func (g *Group[M]) submit() {
+	g.mu.Lock()
+	g.pack = nil
+	g.mu.Unlock()
 	if len(g.ready) == 0 {
 		return
 	}
@@ -362,7 +369,7 @@ func (g *Group[M]) sendLocked(m *Message[M]) bool {
 	}
 	if e.nkeys == 0 {
 		g.loose.add(e)
-		g.ready = append(g.ready, g.newTurn(nil, e))
+		g.readyLocked(e)
 		return true
 	}
 	for i := 0; i < e.nkeys; i++ {
@@ -412,7 +419,7 @@ func (g *Group[M]) sendLocked(m *Message[M]) bool {
 		}
 	}
 	if e.waiting == 0 {
-		g.ready = append(g.ready, g.turnFor(e))
+		g.readyLocked(e)
 	} else if g.leveled {
 		for i := 0; i < e.nkeys; i++ {
 			a := e.actorAt(i)
@@ -436,28 +443,56 @@ func (g *Group[M]) overChanged(a *actor[M]) {
 	}
 }
 
-// turnFor makes the turn of ready message e: e alone, or, for a message
-// of one key, e and the messages of that key queued right behind it (of
-// that key alone), up to Turn. g.mu is held.
-func (g *Group[M]) turnFor(e *env[M]) *turn[M] {
-	t := g.newTurn(e.actor, e)
-	n := g.cfg.Turn
-	if g.sched.cost.Load() > int64(slowTurn) {
-		n = 1 // work blocks: a turn of one, so that each message is handed back when done
+// readyLocked puts e, which heads all its keys and is in no turn, in a
+// turn. While work is cheap, a turn takes as many messages as run in about
+// turnSpan: e, the messages of its key queued right behind it, and, in
+// the same round of Send or Collect, other keys' ready heads and theirs
+// (the round's open turn, g.pack), so that a batch of cheap messages costs
+// one scheduling and one hand-back, not one per message. A message of
+// several keys, and every message while work blocks or on a scheduler
+// with levels, gets a turn of its own. g.mu is held.
+func (g *Group[M]) readyLocked(e *env[M]) {
+	n := g.turnLen()
+	if n <= 1 || e.nkeys > 1 {
+		g.ready = append(g.ready, g.newTurn(e))
+		return
 	}
-	if e.nkeys != 1 || n == 1 {
-		return t
+	t := g.pack
+	if t == nil || len(t.envs) >= n {
+		t = g.newTurn(e)
+		g.pack = t
+		g.ready = append(g.ready, t)
+	} else {
+		e.turn = t
+		t.envs = append(t.envs, e)
 	}
+	if e.nkeys != 1 {
+		return
+	}
+	// The messages of e's key right behind it, of that key alone.
 	a := e.actor
 	for i := 1; i < a.mb.Len() && len(t.envs) < n; i++ {
 		x := a.mb.At(i)
-		if x.nkeys != 1 {
+		if x.nkeys != 1 || x.turn != nil {
 			break
 		}
 		x.turn = t
 		t.envs = append(t.envs, x)
 	}
-	return t
+}
+
+// turnLen is how many messages a turn takes now: as many as run in about
+// turnSpan by the scheduler's estimate of a message's cost, or 1 while
+// work blocks or on a scheduler with levels.
+func (g *Group[M]) turnLen() int {
+	if g.leveled || g.cfg.Turn == 1 {
+		return 1
+	}
+	unit := g.sched.unitCost.Load()
+	if unit >= int64(slowTurn) {
+		return 1
+	}
+	return int(min(int64(g.cfg.Turn), int64(turnSpan)/unit))
 }
 
 // raiseAhead raises every message ahead of position pos in a's queue to
@@ -509,7 +544,9 @@ func (g *Group[M]) envelope() *env[M] {
 func (g *Group[M]) recycle(e *env[M]) {
 	var zero M
 	e.msg, e.weight, e.key, e.nkeys, e.waiting, e.actor, e.links, e.turn, e.delayed = zero, 0, 0, 0, 0, nil, nil, nil, false
-	e.want.Store(0)
+	if g.leveled {
+		e.want.Store(0)
+	}
 	if len(g.freeEnvs) < maxFree {
 		g.freeEnvs = append(g.freeEnvs, e)
 	}
@@ -527,9 +564,8 @@ func (g *Group[M]) spawn() *actor[M] {
 	return a
 }
 
-// newTurn makes a turn of e on actor a (nil: a message of several keys or
-// none). g.mu is held.
-func (g *Group[M]) newTurn(a *actor[M], e *env[M]) *turn[M] {
+// newTurn makes a turn of e. g.mu is held.
+func (g *Group[M]) newTurn(e *env[M]) *turn[M] {
 	var t *turn[M]
 	if n := len(g.freeTurns); n > 0 {
 		t = g.freeTurns[n-1]
@@ -538,18 +574,20 @@ func (g *Group[M]) newTurn(a *actor[M], e *env[M]) *turn[M] {
 	} else {
 		t = &turn[M]{g: g}
 	}
-	t.a = a
 	t.envs = append(t.envs[:0], e)
-	t.at.Store(-1)
-	t.started.Store(false)
-	t.want.Store(e.want.Load())
+	t.gen++
+	if g.leveled {
+		t.want.Store(e.want.Load())
+	}
 	e.turn = t
 	return t
 }
 
 func (g *Group[M]) freeTurn(t *turn[M]) {
-	clear(t.envs)
-	t.envs, t.a, t.done, t.after, t.retry = t.envs[:0], nil, 0, 0, false
+	for i := range t.envs {
+		t.envs[i] = nil
+	}
+	t.envs, t.done, t.after, t.retry = t.envs[:0], 0, 0, false
 	if len(g.freeTurns) < maxFree {
 		g.freeTurns = append(g.freeTurns, t)
 	}
@@ -585,7 +623,6 @@ func (g *Group[M]) undelay(t *turn[M]) {
 	for _, e := range t.envs {
 		e.delayed = false
 	}
-	t.started.Store(false)
 }
 
 // Delayed is the number of messages waiting out a retry delay.

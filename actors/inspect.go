@@ -106,18 +106,17 @@ func (g *Group[M]) place(e *env[M]) Place {
 		return Queued
 	}
 	t := e.turn
-	if !t.started.Load() {
-		if t.envs[0] == e {
-			return Ready
+	if t.started.Load() == t.gen {
+		idx := 0
+		for idx < len(t.envs) && t.envs[idx] != e {
+			idx++
 		}
-		return Queued
+		if at := int(t.at.Load()); idx <= at {
+			return Running // being received, received and on its way back, or about to be
+		}
 	}
-	idx := 0
-	for idx < len(t.envs) && t.envs[idx] != e {
-		idx++
-	}
-	if at := int(t.at.Load()); idx <= max(at, 0) {
-		return Running // being received, received and on its way back, or about to be
+	if e.waiting == 0 {
+		return Ready // heads its keys, waiting for its turn to run (or reach it)
 	}
 	return Queued
 }

@@ -43,6 +43,7 @@ type Worker struct {
 
 	// Owned by the worker goroutine.
 	deferred []Flusher
+	units    int  // units of work the Runnables of the batch reported (Did)
 	level    int  // the level of the Runnable running (a scheduler with levels)
 	ranLevel bool // a leveled Runnable ran and is not yet counted finished
 	searched bool // counted in s.searching
@@ -56,12 +57,12 @@ type Worker struct {
 	wake  chan struct{} // one slot: a wake is never lost, a waker never blocks
 	timer *time.Timer   // the idle timer, reused across parks
 
-	// runs counts the Runnables the worker started, and running says it
-	// is in one: the monitor reads both to tell a worker stuck in a
-	// Runnable. Written only by the worker.
-	runs    atomic.Uint64
-	running atomic.Bool
-	seen    uint64 // runs at the monitor's last look; guarded by s.mu
+	// runs counts twice the Runnables the worker started: once as one
+	// starts, once as it ends, so that it is odd while the worker is in
+	// one. The monitor reads it to tell a worker stuck in a Runnable.
+	// Written only by the worker.
+	runs atomic.Uint64
+	seen uint64 // runs at the monitor's last look; guarded by s.mu
 }
 
 // ID is the worker's number, in [0, Scheduler.Limit()): no two live
@@ -72,6 +73,12 @@ func (w *Worker) ID() int { return w.id }
 // Level is the priority level the running Runnable was started at (0 on a
 // scheduler without levels).
 func (w *Worker) Level() int { return w.level }
+
+// Did tells the worker that the Runnable running did n units of work (a
+// turn: the messages it received). The scheduler estimates the cost of a
+// unit from it (see UnitCost); a Runnable that reports nothing counts as
+// one unit.
+func (w *Worker) Did(n int) { w.units += n }
 
 // Defer asks the worker to call f.Flush(w) once, on its goroutine, before
 // it looks for work beyond the batch it took, parks or exits. A Runnable
@@ -129,9 +136,11 @@ type Scheduler struct {
 	onPanic PanicHandler
 	idle    time.Duration
 
-	// cost is a running estimate of a Runnable's run time, in ns: written
-	// by workers once per batch, read when deciding batch sizes and wakes.
-	cost atomic.Int64
+	// cost is a running estimate of a Runnable's run time, in ns, and
+	// unitCost of a unit of work (see Worker.Did): written by workers once
+	// per batch, read when deciding batch sizes, wakes and turn lengths.
+	cost     atomic.Int64
+	unitCost atomic.Int64
 
 	// mu guards every field below. It is held only to move work and
 	// workers between lists: never while running a Runnable, and the only
@@ -190,6 +199,7 @@ func NewScheduler(limit int, idle time.Duration, onPanic PanicHandler) *Schedule
 	s := &Scheduler{limit: limit, idle: idle, onPanic: onPanic, workers: make([]*Worker, limit),
 		monWake: make(chan struct{}, 1), monStop: make(chan struct{}), monDone: make(chan struct{})}
 	s.cost.Store(costStart)
+	s.unitCost.Store(costStart)
 	// The ready queue lives as long as the engine and swings between empty
 	// and every record the engine holds: reallocating it on every swing
 	// would cost more than its storage (16 bytes a slot).
@@ -331,7 +341,7 @@ func (s *Scheduler) lookLocked() (queued bool) {
 		runs := w.runs.Load()
 		local := int(w.nlocal.Load())
 		waiting += local
-		if w.running.Load() && runs == w.seen {
+		if runs%2 == 1 && runs == w.seen {
 			stuck++
 		}
 		w.seen = runs
@@ -344,6 +354,9 @@ func (s *Scheduler) lookLocked() (queued bool) {
 		// and wakes fan out.
 		if c := int64(monitorEvery); s.cost.Load() < c {
 			s.cost.Store(c)
+		}
+		if c := int64(monitorEvery); s.unitCost.Load() < c {
+			s.unitCost.Store(c)
 		}
 		for range min(stuck, waiting) {
 			if !s.wakeOneLocked() {
@@ -471,8 +484,8 @@ func (s *Scheduler) work(w *Worker) {
 		r := w.pop()
 		if r == nil {
 			if ran > 0 {
-				s.learn(time.Since(began), ran)
-				ran = 0
+				s.learn(time.Since(began), ran, max(w.units, ran))
+				ran, w.units = 0, 0
 			}
 			w.flush()
 			r = s.take(w)
@@ -486,19 +499,29 @@ func (s *Scheduler) work(w *Worker) {
 	}
 }
 
-// learn folds a batch's run time per Runnable into the cost estimate:
-// quickly upwards (work started to block), slowly downwards.
-func (s *Scheduler) learn(d time.Duration, n int) {
-	sample := int64(d) / int64(n)
-	old := s.cost.Load()
-	var est int64
-	if sample > old {
-		est = (old + 3*sample) / 4
-	} else {
-		est = old - (old-sample)/16
-	}
-	s.cost.Store(max(est, 1))
+// learn folds a batch's run time per Runnable, and per unit of work, into
+// the cost estimates.
+func (s *Scheduler) learn(d time.Duration, runnables, units int) {
+	fold(&s.cost, int64(d)/int64(runnables))
+	fold(&s.unitCost, int64(d)/int64(units))
 }
+
+// fold moves an estimate towards a sample: quickly upwards (work started
+// to block), slowly downwards.
+func fold(est *atomic.Int64, sample int64) {
+	old := est.Load()
+	var v int64
+	if sample > old {
+		v = (old + 3*sample) / 4
+	} else {
+		v = old - (old-sample)/16
+	}
+	est.Store(max(v, 1))
+}
+
+// UnitCost is the scheduler's running estimate of what a unit of work
+// costs (see Worker.Did).
+func (s *Scheduler) UnitCost() time.Duration { return time.Duration(s.unitCost.Load()) }
 
 // pop takes the next Runnable of w's own batch.
 func (w *Worker) pop() Runnable {
@@ -677,14 +700,13 @@ func (s *Scheduler) park(w *Worker) bool {
 
 func (s *Scheduler) run(w *Worker, r Runnable) {
 	w.runs.Add(1)
-	w.running.Store(true)
-	defer w.running.Store(false)
-	if s.onPanic != nil {
-		defer func() {
+	defer func() {
+		w.runs.Add(1)
+		if s.onPanic != nil {
 			if v := recover(); v != nil {
 				s.onPanic(v)
 			}
-		}()
-	}
+		}
+	}()
 	r.Run(w)
 }

@@ -15,7 +15,10 @@ import (
 type turn[M any] struct {
 	slot // scheduling state on a scheduler with levels: want is its first message's, guarded by g.mu
 	g    *Group[M]
-	a    *actor[M] // the key of a one-key turn; nil otherwise
+	// envs are the turn's messages, in the order they run. Each heads
+	// its keys or follows another of the turn's messages on its one key:
+	// for every key, the turn's messages of it are the first ones of its
+	// mailbox.
 	envs []*env[M]
 
 	// Written by the worker; read by the owner after the hand-over.
@@ -23,9 +26,12 @@ type turn[M any] struct {
 	after time.Duration
 	retry bool // envs[done] asked for a retry after `after`
 
-	// For readers (Walk): whether a worker took the turn, and which
-	// message it is receiving.
-	started atomic.Bool
+	// For readers (Walk): the worker stores the turn's gen in started
+	// when it takes the turn (so a turn is started when the two agree,
+	// and a recycled turn is not, with no store by the owner), and the
+	// index of the message it is receiving in at.
+	gen     uint32 // owned by the owner: bumped each time the turn is handed out
+	started atomic.Uint32
 	at      atomic.Int32
 
 	// Owned by the owner (under g.mu): while delayed.
@@ -44,7 +50,8 @@ func (t *turn[M]) schedSlot() *slot { return &t.slot }
 // after it are run in a later turn.
 func (t *turn[M]) Run(w *Worker) {
 	g := t.g
-	t.started.Store(true)
+	t.at.Store(0)
+	t.started.Store(t.gen)
 	handed := false
 	defer func() {
 		if !handed {
@@ -53,7 +60,9 @@ func (t *turn[M]) Run(w *Worker) {
 		}
 	}()
 	for t.done < len(t.envs) {
-		t.at.Store(int32(t.done))
+		if t.done > 0 {
+			t.at.Store(int32(t.done))
+		}
 		after, retry := g.cfg.Receive(&t.envs[t.done].msg, w)
 		if retry {
 			t.after, t.retry = after, true
@@ -62,6 +71,7 @@ func (t *turn[M]) Run(w *Worker) {
 		t.done++
 	}
 	handed = true
+	w.Did(t.done)
 	g.finished(w, t)
 }
 
@@ -70,7 +80,9 @@ func (t *turn[M]) Run(w *Worker) {
 func (g *Group[M]) finished(w *Worker, t *turn[M]) {
 	b := &g.bufs[w.ID()]
 	b.turns = append(b.turns, t)
-	if len(b.turns) >= flushAt {
+	if len(b.turns) >= flushAt || t.done >= flushAt {
+		// Many turns, or a long one (a busy key): hand them over now, so
+		// that the key's next messages do not wait for the worker's batch.
 		g.Flush(w)
 		return
 	}
@@ -126,7 +138,9 @@ func (g *Group[M]) Collect(done func(m *M)) (events []KeyEvent, n int) {
 		for g.delays.Len() > 0 && !g.delays[0].due.After(now) {
 			t := heap.Pop(&g.delays).(*turn[M])
 			g.undelay(t)
-			t.want.Store(t.envs[0].want.Load())
+			if g.leveled {
+				t.want.Store(t.envs[0].want.Load())
+			}
 			g.ready = append(g.ready, t)
 		}
 	}
@@ -142,8 +156,9 @@ func (g *Group[M]) Collect(done func(m *M)) (events []KeyEvent, n int) {
 }
 
 // apply applies one finished turn: its received messages leave their
-// keys; a retry waits out its delay; what is left of a turn cut short by
-// a panic runs again. g.mu is held.
+// keys; a retry waits out its delay, with the messages of its key behind
+// it in the turn; the turn's other messages, not received (cut short by a
+// retry or a panic), run again at once. g.mu is held.
 func (g *Group[M]) apply(t *turn[M]) {
 	for _, e := range t.envs[:t.done] {
 		g.finish(e)
@@ -153,14 +168,33 @@ func (g *Group[M]) apply(t *turn[M]) {
 		g.freeTurn(t)
 		return
 	}
-	n := copy(t.envs, rest)
-	clear(t.envs[n:])
-	t.envs = t.envs[:n]
-	t.done = 0
-	t.started.Store(false)
-	t.at.Store(-1)
-	if t.retry && t.after > 0 && !g.wakeNow {
-		t.retry = false
+	delay := t.retry && t.after > 0 && !g.wakeNow
+	t.retry = false
+	if delay {
+		// rest[0] waits; so do the messages of its key behind it (a
+		// message of several keys or none is alone in its key's part of
+		// a turn). The others go in a turn of their own, now.
+		first := rest[0]
+		var others *turn[M]
+		keep := rest[:1]
+		for _, x := range rest[1:] {
+			if first.nkeys == 1 && x.nkeys == 1 && x.actor == first.actor {
+				keep = append(keep, x)
+				continue
+			}
+			if others == nil {
+				others = g.newTurn(x)
+				g.ready = append(g.ready, others)
+			} else {
+				x.turn = others
+				others.envs = append(others.envs, x)
+			}
+		}
+		n := copy(t.envs, keep)
+		clear(t.envs[n:])
+		t.envs = t.envs[:n]
+		t.done = 0
+		t.gen++ // not started again until a worker takes it
 		t.due = time.Now().Add(t.after)
 		for _, e := range t.envs {
 			e.delayed = true
@@ -168,11 +202,17 @@ func (g *Group[M]) apply(t *turn[M]) {
 		heap.Push(&g.delays, t)
 		return
 	}
-	t.retry = false
-	if g.hurry {
-		t.envs[0].want.Store(0)
+	n := copy(t.envs, rest)
+	clear(t.envs[n:])
+	t.envs = t.envs[:n]
+	t.done = 0
+	t.gen++
+	if g.leveled {
+		if g.hurry {
+			t.envs[0].want.Store(0)
+		}
+		t.want.Store(t.envs[0].want.Load())
 	}
-	t.want.Store(t.envs[0].want.Load())
 	g.ready = append(g.ready, t)
 }
 
@@ -209,7 +249,7 @@ func (g *Group[M]) finish(e *env[M]) {
 		}
 		h.waiting--
 		if h.waiting == 0 && h.turn == nil {
-			g.ready = append(g.ready, g.turnFor(h))
+			g.readyLocked(h)
 		}
 	}
 	if e.nkeys == 0 {

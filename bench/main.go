@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ type options struct {
 	source      string
 	client      string
 	p1Rate      float64
+	procs       []int // -procs: run every scenario at each of these GOMAXPROCS
 
 	concurrencySet bool // -concurrency was given (priority-flood has its own default)
 }
@@ -111,6 +113,17 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	})
 	fs.Float64Var(&o.p1Rate, "p1-rate", 2000, "priority-flood: P1 records produced per second during the burst (0: all at once)")
+	fs.Func("procs", "run every scenario at each of these GOMAXPROCS, a comma list such as 1,2 (default: the current one); every row carries its procs", func(s string) error {
+		o.procs = nil
+		for _, f := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return fmt.Errorf("-procs %q: give positive integers", s)
+			}
+			o.procs = append(o.procs, n)
+		}
+		return nil
+	})
 	fs.BoolVar(&o.inProcess, "in-process", false, "keys-1m: run in this process instead of a fresh child process (the child protocol uses it)")
 	fs.Usage = func() { usage(os.Stderr, fs) }
 	if err := fs.Parse(args); err != nil {
@@ -158,9 +171,18 @@ func run(args []string, stdout io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	for _, run := range todo {
-		if err := run(&o, out); err != nil {
-			return err
+	procs := o.procs
+	if len(procs) == 0 {
+		procs = []int{runtime.GOMAXPROCS(0)}
+	}
+	was := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(was)
+	for _, n := range procs {
+		runtime.GOMAXPROCS(n)
+		for _, run := range todo {
+			if err := run(&o, out); err != nil {
+				return err
+			}
 		}
 	}
 	if o.chart != "" {

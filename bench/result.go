@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"runtime"
 	"strconv"
 
 	"github.com/orderly-go/orderly/bench/internal/report"
@@ -17,6 +18,8 @@ type Result struct {
 	Partitions  int    `json:"partitions"`
 	Records     int    `json:"records"`
 	Concurrency int    `json:"concurrency,omitempty"`
+	// Procs is the GOMAXPROCS the row ran with (see -procs).
+	Procs int `json:"procs"`
 
 	// Seconds runs from the first handler call's start to the last
 	// handler call's return (for the baselines: first record read to last).
@@ -94,6 +97,7 @@ func keysCell(r Result) string {
 var (
 	colClient = column{Head: "client", Cell: func(r Result) string { return r.Client }}
 	colMode   = column{Head: "mode", Cell: func(r Result) string { return r.Mode }}
+	colProcs  = column{Head: "procs", Cell: func(r Result) string { return strconv.Itoa(r.Procs) }}
 	colKeys   = column{Head: "keys", Cell: keysCell}
 	colParts  = column{Head: "parts", Cell: func(r Result) string { return strconv.Itoa(r.Partitions) }}
 	colRecs   = column{Head: "records", Cell: func(r Result) string { return strconv.Itoa(r.Records) }}
@@ -144,8 +148,8 @@ func ptrCell(v *float64, prec int) string {
 // columns lists what the table of a scenario shows.
 var columns = map[string][]column{
 	"pc-table":         {colMode, colKeys, colRecs, colSecs, colLimit, colNomLim, colEff, colNomEff, colStart},
-	"overhead":         {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio, colNote},
-	"tracing-overhead": {colMode, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
+	"overhead":         {colMode, colProcs, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio, colNote},
+	"tracing-overhead": {colMode, colProcs, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
 	"keys-1m":          {colMode, colKeys, colParts, colRecs, colSecs, colRate, colBase, colPeak, colNote},
 	"priority-flood":   {colMode, colRecs, colP1P50, colP1P99, colHandMs, colP3Shr, colP3Min, colP3Gap, colP3Bnd, colNote},
 	"hot-key":          {colMode, colKeys, colParts, colRecs, colOther, colOSecs, colORate, colSecs, colLimit, colEff, colRatio, colPeakR, colPeakB, colReread, colNote},
@@ -163,6 +167,9 @@ type printer struct {
 func (p *printer) machine(m report.Machine) { report.WriteMachine(p.w, m, p.json) }
 
 func (p *printer) add(r Result) {
+	if r.Procs == 0 {
+		r.Procs = runtime.GOMAXPROCS(0)
+	}
 	p.latest = append(p.latest, r)
 	if p.json {
 		report.WriteJSON(p.w, r)
