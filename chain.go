@@ -59,6 +59,7 @@ type task struct {
 	level      uint8     // priority level (WithPriorities); 0 without
 	runLevel   uint8     // the level the current step runs at: level, or a higher one inherited
 	keys       []string  // the record's keys, when parking needs them
+	quiet      uint64    // hooks whose filter left the record out (HookRecordFilter)
 	fail       *failure  // nil until the record first fails
 	born       int64     // dispatch stamp for Inspect (dispatchStamp)
 	view       *taskView // for Inspect: guarded by the partition's viewMu; nil until the record first waits or fails
@@ -154,14 +155,18 @@ func (c *chain) attempt(p *partition, t *task, w *actors.Worker) (time.Duration,
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 	}
 	var info RecordInfo
-	if e.timed {
+	heard := e.timed && !e.cfg.hooks.silent(t.quiet) // some hook wants this record
+	if heard {
 		info = p.info(t)
-		if e.wantsStartTime(t.rec) {
+		if e.wantsStartTime(t) {
 			info.Started = time.Now()
 		}
 		for _, h := range e.cfg.hooks.started {
+			if t.quiet&h.bit != 0 {
+				continue
+			}
 			e.guard("HookAttemptStarted", func() {
-				if hc := h.OnAttemptStarted(ctx, t.rec, info); hc != nil {
+				if hc := h.h.OnAttemptStarted(ctx, t.rec, info); hc != nil {
 					ctx = hc
 				}
 			})
@@ -182,8 +187,12 @@ func (c *chain) attempt(p *partition, t *task, w *actors.Worker) (time.Duration,
 	if breakerDone != nil {
 		breakerDone(err)
 	}
-	for _, h := range e.cfg.hooks.finished {
-		e.guard("HookAttemptFinished", func() { h.OnAttemptFinished(ctx, t.rec, info, err) })
+	if heard {
+		for _, h := range e.cfg.hooks.finished {
+			if t.quiet&h.bit == 0 {
+				e.guard("HookAttemptFinished", func() { h.h.OnAttemptFinished(ctx, t.rec, info, err) })
+			}
+		}
 	}
 	if cancel != nil {
 		cancel()
@@ -207,7 +216,9 @@ func (c *chain) attempt(p *partition, t *task, w *actors.Worker) (time.Duration,
 		if delay, retry := c.retry.retry(err, t.attempt); retry {
 			e.retried.Add(1)
 			for _, h := range e.cfg.hooks.retried {
-				e.guard("HookRetryScheduled", func() { h.OnRetryScheduled(ctx, t.rec, info, err, delay) })
+				if t.quiet&h.bit == 0 {
+					e.guard("HookRetryScheduled", func() { h.h.OnRetryScheduled(ctx, t.rec, info, err, delay) })
+				}
 			}
 			e.log.LogAttrs(ctx, slog.LevelDebug, "orderly: attempt failed; will retry",
 				recordAttrs(t.rec, slog.Int("attempt", t.attempt), slog.Duration("delay", delay), slog.Any("error", err))...)
@@ -255,8 +266,11 @@ func (c *chain) deadLetter(p *partition, t *task) (time.Duration, bool) {
 			e.guard("DeadLetterTopicNamer", func() { info.DeadLetterTopic = n.DeadLetterTopic(t.rec) })
 		}
 		for _, h := range e.cfg.hooks.dead {
+			if t.quiet&h.bit != 0 {
+				continue
+			}
 			e.guard("HookDeadLetter", func() {
-				if hc := h.OnDeadLetterStart(ctx, t.rec, info, f.err); hc != nil {
+				if hc := h.h.OnDeadLetterStart(ctx, t.rec, info, f.err); hc != nil {
 					ctx = hc
 				}
 			})
@@ -264,7 +278,9 @@ func (c *chain) deadLetter(p *partition, t *task) (time.Duration, bool) {
 	}
 	err := e.deadLetterCall(ctx, t.rec, DeadLetter{Err: f.err, Attempts: t.attempt, FirstFailure: f.first, Group: e.group})
 	for _, h := range e.cfg.hooks.dead {
-		e.guard("HookDeadLetter", func() { h.OnDeadLetterEnd(ctx, t.rec, err) })
+		if t.quiet&h.bit == 0 {
+			e.guard("HookDeadLetter", func() { h.h.OnDeadLetterEnd(ctx, t.rec, err) })
+		}
 	}
 	if err != nil {
 		f.dlAttempts++
@@ -297,7 +313,7 @@ func (c *chain) park(p *partition, t *task) {
 func (c *chain) end(p *partition, t *task, o Outcome) {
 	t.outcome = o
 	hooks := c.e.cfg.hooks.done
-	if len(hooks) == 0 {
+	if len(hooks) == 0 || c.e.cfg.hooks.silent(t.quiet) {
 		return
 	}
 	var err error
@@ -306,7 +322,9 @@ func (c *chain) end(p *partition, t *task, o Outcome) {
 	}
 	info := p.info(t)
 	for _, h := range hooks {
-		c.e.guard("HookRecordDone", func() { h.OnRecordDone(t.rec, info, o, err) })
+		if t.quiet&h.bit == 0 {
+			c.e.guard("HookRecordDone", func() { h.h.OnRecordDone(t.rec, info, o, err) })
+		}
 	}
 }
 

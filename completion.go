@@ -5,9 +5,9 @@ package orderly
 // batch of completions, not once per record.
 type completion struct {
 	counts    counts
-	n, size   int64     // records collected and their bytes
-	levelN    [8]int64  // per priority level
-	levelSize [8]int64  // per priority level
+	n, size   int64    // records collected and their bytes
+	levelN    [8]int64 // per priority level
+	levelSize [8]int64 // per priority level
 	any       bool
 	_         struct{}
 }

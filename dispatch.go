@@ -207,6 +207,7 @@ func (p *partition) send(b []*Record, sizes []int64) {
 		now = time.Now()
 	}
 	born := dispatchStamp(now) // one clock reading per batch, for Inspect's ages
+	quiet := p.observe(b)
 	msgs := d.msgs[:0]
 	for i, r := range b {
 		var size int64
@@ -222,11 +223,16 @@ func (p *partition) send(b []*Record, sizes []int64) {
 			m.Level = d.prio.nextLevel()
 			m.Msg.level, m.Msg.runLevel = m.Level, m.Level
 		}
+		if quiet != nil {
+			m.Msg.quiet = quiet[i]
+		}
 		msgs = append(msgs, m)
-		if len(e.cfg.hooks.dispatched) > 0 {
+		if len(e.cfg.hooks.dispatched) > 0 && (quiet == nil || !e.cfg.hooks.silent(quiet[i])) {
 			info := RecordInfo{Group: e.group, Dispatched: now, Priority: int(m.Level), RunPriority: int(m.Level)}
 			for _, h := range e.cfg.hooks.dispatched {
-				e.guard("HookRecordDispatched", func() { h.OnRecordDispatched(r, info) })
+				if m.Msg.quiet&h.bit == 0 {
+					e.guard("HookRecordDispatched", func() { h.h.OnRecordDispatched(r, info) })
+				}
 			}
 		}
 	}

@@ -39,7 +39,7 @@ type Engine struct {
 	slots []workerSlot
 
 	ran    atomic.Bool
-	nums   atomic.Int64 // numbers the partitions (partition.num)
+	nums   atomic.Int64    // numbers the partitions (partition.num)
 	runCtx context.Context // Run's context; set before any claim is served
 	seed   maphash.Seed    // hashes record keys for the key actors
 
@@ -60,9 +60,9 @@ type Engine struct {
 
 	prio *priorities // nil without WithPriorities
 
-	failed   atomic.Uint64 // handler calls that returned an error or panicked
-	retried  atomic.Uint64 // failed attempts that were retried
-	stuck    atomic.Int64  // handler calls running past twice their deadline
+	failed  atomic.Uint64 // handler calls that returned an error or panicked
+	retried atomic.Uint64 // failed attempts that were retried
+	stuck   atomic.Int64  // handler calls running past twice their deadline
 
 	stuckCalls stuckSet // those calls, for Stats and Inspect
 
@@ -327,21 +327,52 @@ func (e *Engine) guard(what string, f func()) {
 	}
 }
 
-// wantsStartTime reports whether an attempt hook needs RecordInfo.Started
-// for r's attempt (see HookStartTime).
-func (e *Engine) wantsStartTime(r *Record) bool {
+// wantsStartTime reports whether an attempt hook that hears of t needs
+// RecordInfo.Started for its attempt (see HookStartTime).
+func (e *Engine) wantsStartTime(t *task) bool {
 	h := &e.cfg.hooks
-	if h.startAlways {
+	if h.startAlways || h.startBits&^t.quiet != 0 {
 		return true
 	}
 	for _, x := range h.startTime {
+		if t.quiet&x.bit != 0 {
+			continue
+		}
 		want := true // what a panic leaves
-		e.guard("HookStartTime", func() { want = x.WantsStartTime(r) })
+		e.guard("HookStartTime", func() { want = x.h.WantsStartTime(t.rec) })
 		if want {
 			return true
 		}
 	}
 	return false
+}
+
+// observe asks the hooks that filter records (HookRecordFilter) which of
+// b they want, and returns each record's quiet mask: the bits of the
+// hooks that left it out. It returns nil when no hook filters. Dispatcher
+// only (the masks and keep slices are the dispatcher's scratch).
+func (p *partition) observe(b []*Record) []uint64 {
+	e := p.e
+	if len(e.cfg.hooks.filters) == 0 {
+		return nil
+	}
+	d := &p.d
+	d.quiet = append(d.quiet[:0], make([]uint64, len(b))...)
+	for _, f := range e.cfg.hooks.filters {
+		keep := append(d.keep[:0], make([]bool, len(b))...)
+		d.keep = keep
+		all := true
+		e.guard("HookRecordFilter", func() { f.h.ObserveRecords(p.handlerCtx, b, keep); all = false })
+		if all {
+			continue // it panicked: it keeps every record
+		}
+		for i, k := range keep {
+			if !k {
+				d.quiet[i] |= f.bit
+			}
+		}
+	}
+	return d.quiet
 }
 
 // escapedPanic is the scheduler's last line: a panic that escaped the

@@ -206,44 +206,92 @@ type HookCommit interface {
 	OnCommit(info CommitInfo)
 }
 
+// HookRecordFilter may be implemented by a hook that wants to hear about
+// only some records: a tracing hook that samples, whose records left out
+// should cost nothing. The engine asks it once per batch of records, on
+// the partition's dispatcher, before any record hook runs for them:
+// ObserveRecords sets keep[i] for the records of b it wants. The records
+// it does not keep get none of this hook's record and attempt calls
+// (HookRecordDispatched, HookAttemptStarted, HookAttemptFinished,
+// HookRetryScheduled, HookDeadLetter, HookRecordDone, HookStartTime), on
+// any attempt, and when no hook wants a record the engine does not read
+// the clock for it either. Its commit, pause and spill hooks are not
+// affected.
+//
+// ctx is the context the records' handler contexts derive from (Run's,
+// without its cancellation): a record left out gets its handler context
+// from it untouched. keep has b's length and is all false on entry.
+// ObserveRecords must be quick, must not block, must not keep b or keep,
+// and must be safe for concurrent use (partitions ask at once). A panic
+// counts as keeping every record of the batch. At most 64 hooks filter; a
+// 65th is asked nothing and gets every record.
+type HookRecordFilter interface {
+	ObserveRecords(ctx context.Context, b []*Record, keep []bool)
+}
+
+// hooked is a hook with its filter bit: set in a record's quiet mask when
+// the hook's filter left the record out (0 for a hook that keeps every
+// record).
+type hooked[T any] struct {
+	h   T
+	bit uint64
+}
+
 // hooks holds the hooks sorted by the interfaces they implement, so the hot
 // path pays only for the kinds in use.
 type hooks struct {
-	dispatched []HookRecordDispatched
-	started    []HookAttemptStarted
-	finished   []HookAttemptFinished
-	retried    []HookRetryScheduled
-	dead       []HookDeadLetter
-	done       []HookRecordDone
+	dispatched []hooked[HookRecordDispatched]
+	started    []hooked[HookAttemptStarted]
+	finished   []hooked[HookAttemptFinished]
+	retried    []hooked[HookRetryScheduled]
+	dead       []hooked[HookDeadLetter]
+	done       []hooked[HookRecordDone]
 	paused     []HookPartitionPaused
 	commit     []HookCommit
 
 	// startTime are the attempt hooks that say when they need
-	// RecordInfo.Started; startAlways is set when an attempt hook does not.
-	startTime   []HookStartTime
+	// RecordInfo.Started; startAlways is set when an attempt hook that
+	// keeps every record does not, and startBits holds the bits of the
+	// filtering attempt hooks that do not.
+	startTime   []hooked[HookStartTime]
 	startAlways bool
+	startBits   uint64
 	spill       []HookSpill
+
+	// filters are the hooks that filter records (HookRecordFilter);
+	// recordBits the bits of those with record or attempt hooks, and
+	// unfiltered says whether some record or attempt hook keeps every
+	// record.
+	filters    []hooked[HookRecordFilter]
+	recordBits uint64
+	unfiltered bool
 }
 
 func (h *hooks) add(x Hook) bool {
 	ok := false
+	var bit uint64
+	if f, is := x.(HookRecordFilter); is && len(h.filters) < 64 {
+		bit = 1 << len(h.filters)
+		h.filters = append(h.filters, hooked[HookRecordFilter]{f, bit})
+	}
+	record := false
 	if v, is := x.(HookRecordDispatched); is {
-		h.dispatched, ok = append(h.dispatched, v), true
+		h.dispatched, ok, record = append(h.dispatched, hooked[HookRecordDispatched]{v, bit}), true, true
 	}
 	if v, is := x.(HookAttemptStarted); is {
-		h.started, ok = append(h.started, v), true
+		h.started, ok, record = append(h.started, hooked[HookAttemptStarted]{v, bit}), true, true
 	}
 	if v, is := x.(HookAttemptFinished); is {
-		h.finished, ok = append(h.finished, v), true
+		h.finished, ok, record = append(h.finished, hooked[HookAttemptFinished]{v, bit}), true, true
 	}
 	if v, is := x.(HookRetryScheduled); is {
-		h.retried, ok = append(h.retried, v), true
+		h.retried, ok, record = append(h.retried, hooked[HookRetryScheduled]{v, bit}), true, true
 	}
 	if v, is := x.(HookDeadLetter); is {
-		h.dead, ok = append(h.dead, v), true
+		h.dead, ok, record = append(h.dead, hooked[HookDeadLetter]{v, bit}), true, true
 	}
 	if v, is := x.(HookRecordDone); is {
-		h.done, ok = append(h.done, v), true
+		h.done, ok, record = append(h.done, hooked[HookRecordDone]{v, bit}), true, true
 	}
 	if v, is := x.(HookPartitionPaused); is {
 		h.paused, ok = append(h.paused, v), true
@@ -255,16 +303,36 @@ func (h *hooks) add(x Hook) bool {
 	_, finished := x.(HookAttemptFinished)
 	_, retried := x.(HookRetryScheduled)
 	if started || finished || retried {
-		if v, is := x.(HookStartTime); is {
-			h.startTime = append(h.startTime, v)
-		} else {
+		switch v, is := x.(HookStartTime); {
+		case is:
+			h.startTime = append(h.startTime, hooked[HookStartTime]{v, bit})
+		case bit != 0:
+			h.startBits |= bit
+		default:
 			h.startAlways = true
 		}
 	}
 	if v, is := x.(HookSpill); is {
 		h.spill, ok = append(h.spill, v), true
 	}
+	if record {
+		if bit != 0 {
+			h.recordBits |= bit
+		} else {
+			h.unfiltered = true
+		}
+	}
+	if bit != 0 && !record {
+		// A filter with no record hook to filter: nothing to ask.
+		h.filters = h.filters[:len(h.filters)-1]
+	}
 	return ok
+}
+
+// silent reports whether no record or attempt hook wants a record with
+// the given quiet mask.
+func (h *hooks) silent(quiet uint64) bool {
+	return !h.unfiltered && h.recordBits&^quiet == 0
 }
 
 // WithHooks adds hooks. A value that implements none of the Hook*

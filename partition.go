@@ -85,6 +85,8 @@ type dispatcher struct {
 	granted   backpressure.Credit // credits a granted waiter holds, until the next take counts them
 	taken     []backpressure.Credit
 	sizes     []int64   // the sizes of the records takeRecords took credits for
+	quiet     []uint64  // observe's answer for the batch being sent
+	keep      []bool    // a filter's answer (observe)
 	pending   []*Record // at-most-once: registered as done, waiting for their commit
 	live      int64     // records queued in the group and not collected
 	tasks     []*task   // tasks of collected records, for reuse

@@ -389,10 +389,15 @@ func (sp *spiller) handBack() {
 				backpressure.Give(sp.credits)
 				p.freeTask(msg.Msg)
 			case spill.Deliver:
+				if q := p.observe(m.recs[sp.heldAt : sp.heldAt+1]); q != nil {
+					msg.Msg.quiet = q[0]
+				}
 				if len(e.cfg.hooks.dispatched) > 0 {
 					ri := RecordInfo{Group: e.group, Dispatched: now, Reread: true, Priority: level, RunPriority: level}
 					for _, h := range e.cfg.hooks.dispatched {
-						e.guard("HookRecordDispatched", func() { h.OnRecordDispatched(r, ri) })
+						if msg.Msg.quiet&h.bit == 0 {
+							e.guard("HookRecordDispatched", func() { h.h.OnRecordDispatched(r, ri) })
+						}
 					}
 				}
 				if p.group.Send(sp.msg[:]) == 0 {

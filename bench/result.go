@@ -149,7 +149,7 @@ func ptrCell(v *float64, prec int) string {
 var columns = map[string][]column{
 	"pc-table":         {colMode, colKeys, colRecs, colSecs, colLimit, colNomLim, colEff, colNomEff, colStart},
 	"overhead":         {colMode, colProcs, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio, colNote},
-	"tracing-overhead": {colMode, colProcs, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio},
+	"tracing-overhead": {colMode, colProcs, colKeys, colParts, colRecs, colSecs, colRate, colNs, colCPU, colAllocs, colBytes, colRatio, colNote},
 	"keys-1m":          {colMode, colKeys, colParts, colRecs, colSecs, colRate, colBase, colPeak, colNote},
 	"priority-flood":   {colMode, colRecs, colP1P50, colP1P99, colHandMs, colP3Shr, colP3Min, colP3Gap, colP3Bnd, colNote},
 	"hot-key":          {colMode, colKeys, colParts, colRecs, colOther, colOSecs, colORate, colSecs, colLimit, colEff, colRatio, colPeakR, colPeakB, colReread, colNote},

@@ -364,6 +364,13 @@ func (a *Actor) committing() {
 			}
 		}
 		cancel()
+		for _, it := range job.items {
+			if it.c.Err == nil {
+				// Readers see it at once, not once the loop has the result
+				// (a partition has one commit in flight: no race backwards).
+				it.p.committed.Store(it.next)
+			}
+		}
 		res := make([]jobResult, len(job.items))
 		for i, it := range job.items {
 			it.p.report(it.c, false)
@@ -480,6 +487,9 @@ func (a *Actor) startSync(p *Partition) {
 			t0 := time.Now()
 			c.Err = p.target.Commit(ctx, next, meta)
 			c.Took = time.Since(t0)
+			if c.Err == nil {
+				p.committed.Store(next)
+			}
 			p.report(c, final)
 		}
 		a.observe(p, c)

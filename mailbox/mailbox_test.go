@@ -112,6 +112,8 @@ func TestConfigCheck(t *testing.T) {
 	require.Error(t, (&mailbox.Config{High: mailbox.Limits{Messages: 2}, Low: mailbox.Limits{Messages: 3}}).Check())
 	require.Error(t, (&mailbox.Config{High: mailbox.Limits{Bytes: -1}}).Check())
 	require.NoError(t, (&mailbox.Config{High: mailbox.Limits{Messages: 2, Bytes: 10}, Low: mailbox.Limits{Messages: 1, Bytes: 10}}).Check())
-	require.Panics(t, func() { mailbox.New[int](mailbox.Config{High: mailbox.Limits{Messages: 1}, Low: mailbox.Limits{Messages: 5}}) })
+	require.Panics(t, func() {
+		mailbox.New[int](mailbox.Config{High: mailbox.Limits{Messages: 1}, Low: mailbox.Limits{Messages: 5}})
+	})
 	require.Panics(t, func() { mailbox.New[int](mailbox.Config{}).Push(1, -1) })
 }

@@ -182,12 +182,15 @@ func partitionSeed(topic string, partition int32) uint64 {
 
 // traced reports whether WithRecordSampling's ratio picks the record at
 // offset of p (for a record without a producer's decision).
-func (h *Hooks) traced(p *partInfo, offset int64) bool {
+func (h *Hooks) traced(p *partInfo, offset int64) bool { return h.pick(p.seed, offset) }
+
+// pick is traced for a partition's seed (partitionSeed).
+func (h *Hooks) pick(seed uint64, offset int64) bool {
 	if h.cfg.traced == math.MaxUint64 {
 		return true
 	}
 	// splitmix64's finalizer: offsets in a row spread over the range.
-	z := p.seed + uint64(offset)*0x9e3779b97f4a7c15
+	z := seed + uint64(offset)*0x9e3779b97f4a7c15
 	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
 	z = (z ^ z>>27) * 0x94d049bb133111eb
 	z ^= z >> 31

@@ -477,3 +477,40 @@ func endWith(st *recordState, outcome string, isErr bool) {
 	}
 	st.End(trace.WithTimestamp(st.finished))
 }
+
+// ObserveRecords keeps, of a batch, the records the hooks have anything to
+// do with (orderly.HookRecordFilter): with WithRecordSampling and no
+// per-record metric enabled, a record left out by the ratio and carrying
+// no headers (so no producer's trace context to hand to its handler) is
+// not kept, and costs nothing more, as long as Run's context carries no
+// span (its handler must not see that span as its parent). Every other
+// record is kept.
+func (h *Hooks) ObserveRecords(ctx context.Context, b []*orderly.Record, keep []bool) {
+	if !h.cfg.sampling || h.recordMetrics() || len(b) == 0 || trace.SpanContextFromContext(ctx).IsValid() {
+		for i := range keep {
+			keep[i] = true
+		}
+		return
+	}
+	seed, topic, partition := uint64(0), "", int32(-1)
+	for i, r := range b {
+		if len(r.Headers) > 0 {
+			keep[i] = true
+			continue
+		}
+		if r.Topic != topic || r.Partition != partition || i == 0 {
+			topic, partition = r.Topic, r.Partition
+			seed = partitionSeed(topic, partition)
+		}
+		keep[i] = h.pick(seed, r.Offset)
+	}
+}
+
+// recordMetrics reports whether an instrument measured per record is
+// enabled.
+func (h *Hooks) recordMetrics() bool {
+	ctx := context.Background()
+	in := &h.ins
+	return in.consumed.Enabled(ctx) || in.duration.Enabled(ctx) || in.handled.Enabled(ctx) || in.failed.Enabled(ctx) ||
+		in.retried.Enabled(ctx) || in.deadLettered.Enabled(ctx) || in.wait.Enabled(ctx) || in.inFlight.Enabled(ctx)
+}

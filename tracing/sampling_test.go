@@ -134,3 +134,30 @@ func TestRecordLeftOutAllocatesNothing(t *testing.T) {
 	assert.Zero(t, allocs)
 	assert.Empty(t, spans.Started())
 }
+
+// ObserveRecords (orderly.HookRecordFilter) leaves out, with
+// WithRecordSampling, the records the ratio leaves out and that carry no
+// producer context; it keeps every record without WithRecordSampling, when
+// a per-record metric is enabled, or when Run's context carries a span.
+func TestObserveRecordsLeavesOutWhatIsNotTraced(t *testing.T) {
+	recs := []*orderly.Record{{Topic: "orders", Offset: 1}, {Topic: "orders", Offset: 2}}
+	withHeader := &orderly.Record{Topic: "orders", Offset: 3}
+	tracing.Inject(trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}})), tracing.RecordCarrier(withHeader))
+	recs = append(recs, withHeader)
+	keep := func(h *tracing.Hooks, ctx context.Context) []bool {
+		k := make([]bool, len(recs))
+		h.ObserveRecords(ctx, recs, k)
+		return k
+	}
+	none := tracing.New(tracing.WithRecordSampling(0), tracing.WithMeterProvider(noop.NewMeterProvider()))
+	assert.Equal(t, []bool{false, false, true}, keep(none, context.Background()))
+	every := tracing.New(tracing.WithRecordSampling(1), tracing.WithMeterProvider(noop.NewMeterProvider()))
+	assert.Equal(t, []bool{true, true, true}, keep(every, context.Background()))
+	unsampled := tracing.New(tracing.WithMeterProvider(noop.NewMeterProvider()))
+	assert.Equal(t, []bool{true, true, true}, keep(unsampled, context.Background()), "without WithRecordSampling the sampler decides: all kept")
+	tp := sdktrace.NewTracerProvider()
+	runCtx, span := tp.Tracer("app").Start(context.Background(), "run")
+	defer span.End()
+	assert.Equal(t, []bool{true, true, true}, keep(none, runCtx), "Run's span must not reach a left-out handler: all kept")
+}
