@@ -44,7 +44,7 @@ func (f DeadLetterFunc) DeadLetter(ctx context.Context, r *Record, dl DeadLetter
 }
 
 // WithDeadLetter sends records that failed for good (after their last
-// attempt, and after the recovery function, if any, declined them) to sink;
+// attempt, and after the fallback (WithFallback), if any, declined them) to sink;
 // then they count as done and the watermark moves past them.
 func WithDeadLetter(sink DeadLetterSink) Option {
 	return func(c *config) {

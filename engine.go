@@ -99,7 +99,7 @@ func New(src Source, h Handler, opts ...Option) (*Engine, error) {
 	}
 	for i := len(cfg.middleware) - 1; i >= 0; i-- {
 		var wrapped Handler
-		if err := protect(func() error { wrapped = cfg.middleware[i](h); return nil }); err != nil {
+		if err := protect("middleware", func() error { wrapped = cfg.middleware[i](h); return nil }); err != nil {
 			return nil, invalid("WithMiddleware: middleware %d panicked: %v", i, err)
 		}
 		if wrapped == nil {
@@ -294,14 +294,14 @@ func (e *Engine) running(p *partition) int64 {
 
 // call runs the handler, turning a panic into a *PanicError.
 func (e *Engine) call(ctx context.Context, r *Record) error {
-	return protect(func() error { return e.handler.Handle(ctx, r) })
+	return protect("handler", func() error { return e.handler.Handle(ctx, r) })
 }
 
 // fallbackCall runs the fallback, turning a panic into a *PanicError: the
 // record then goes on to the dead-letter sink (or the log), as when the
 // fallback declines it.
 func (e *Engine) fallbackCall(ctx context.Context, r *Record, cause error) error {
-	err := protect(func() error { return e.cfg.fallback(ctx, r, cause) })
+	err := protect("fallback", func() error { return e.cfg.fallback(ctx, r, cause) })
 	var pe *PanicError
 	if errors.As(err, &pe) {
 		e.log.LogAttrs(ctx, slog.LevelError, "orderly: fallback panicked; the record goes on to the dead-letter sink",
@@ -313,14 +313,14 @@ func (e *Engine) fallbackCall(ctx context.Context, r *Record, cause error) error
 // deadLetterCall calls the sink, turning a panic into an error so that the
 // write is retried rather than lost.
 func (e *Engine) deadLetterCall(ctx context.Context, r *Record, dl DeadLetter) error {
-	return protect(func() error { return e.cfg.deadLetter.DeadLetter(ctx, r, dl) })
+	return protect("dead-letter sink", func() error { return e.cfg.deadLetter.DeadLetter(ctx, r, dl) })
 }
 
 // guard runs a piece of user code that has no error to return (a hook, a
 // sink's namer): a panic is logged and swallowed, so that it never wedges
 // a record or the engine.
 func (e *Engine) guard(what string, f func()) {
-	if err := protect(func() error { f(); return nil }); err != nil {
+	if err := protect(what, func() error { f(); return nil }); err != nil {
 		var pe *PanicError
 		errors.As(err, &pe)
 		e.log.Error("orderly: "+what+" panicked; ignored", slog.Any("panic", pe.Value), slog.String("stack", string(pe.Stack)))

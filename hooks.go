@@ -10,18 +10,23 @@ import (
 // implement several. Hooks are how observability plugs in (see package
 // tracing): the engine itself imports no exporter.
 //
-// Per record, hooks are called in this order: OnRecordDispatched once;
-// then for each attempt OnAttemptStarted and OnAttemptFinished, with
+// Per record, hooks are called in this order: OnRecordDispatched once (twice
+// for a record of a spilled key: when the dispatcher drops it, and with
+// RecordInfo.Reread when it is read back; see Reread); then for each
+// attempt OnAttemptStarted and OnAttemptFinished, with
 // OnRetryScheduled after a failed attempt that will be retried; then, for
 // a record that goes to the dead-letter sink, OnDeadLetterStart and
 // OnDeadLetterEnd around each write; and OnRecordDone once, last, with the
 // outcome. "Attempt" hooks are per handler call, "record" hooks per
 // record.
 //
-// Hooks run on the engine's goroutines, on the hot path: they must be quick,
-// must not block, and must be safe for concurrent use. They are called with
-// no engine lock held, so a hook may call any Engine method (Stats, say).
-// A hook that panics is logged and ignored: the record's journey goes on.
+// Hooks run on the engine's goroutines, on the hot path (OnRecordDispatched
+// on the partition's dispatcher, attempt and record-done hooks on the
+// worker running the record): they must be quick, must not block, and must
+// be safe for concurrent use. They are called with no engine lock held, so
+// a hook may call any Engine method (Stats, say). A hook that panics is
+// logged and ignored: the record's journey goes on. A hook that wants only
+// some records implements HookRecordFilter.
 type Hook any
 
 // RecordInfo describes one handling of a record, for hooks.
@@ -61,7 +66,7 @@ type Outcome uint8
 
 const (
 	OutcomeHandled      Outcome = iota + 1 // the handler succeeded
-	OutcomeRecovered                       // the recovery function declared it done
+	OutcomeRecovered                       // the fallback (WithFallback) declared it done
 	OutcomeDeadLettered                    // written to the dead-letter sink
 	OutcomeFailed                          // failed for good and logged (no sink)
 	OutcomeAbandoned                       // its claim ended first: not done, the next owner handles it
@@ -83,9 +88,12 @@ func (o Outcome) String() string {
 	return "unknown"
 }
 
-// HookRecordDone is called once per record that reached its key actor,
-// when its journey ends, with the outcome and the last error (nil when
-// handled). Records skipped after a restart never reach it.
+// HookRecordDone is called once per record whose journey ended: handled,
+// recovered, dead-lettered or failed, with the last error (nil when
+// handled); and for a record abandoned at a revoke or shutdown after its
+// first attempt started (OutcomeAbandoned). A record abandoned before any
+// attempt (its claim ended while it waited) and a record skipped after a
+// restart (done before it) never reach it.
 type HookRecordDone interface {
 	OnRecordDone(r *Record, info RecordInfo, outcome Outcome, err error)
 }
@@ -155,8 +163,8 @@ type HookPartitionPaused interface {
 }
 
 // HookSpill is told when keys spill and when re-reads end (see
-// KeyOverflowSpill). Both methods run with no engine lock held: OnKeySpilled
-// on the partition's dispatcher, OnReread on its re-reader.
+// KeyOverflowSpill). Both methods run on the partition's dispatcher, with
+// no engine lock held.
 type HookSpill interface {
 	// OnKeySpilled is called when record r spills its keys: r and the
 	// later records of its keys are dropped from memory, to be read again
@@ -200,8 +208,11 @@ type CommitInfo struct {
 	Took      time.Duration
 }
 
-// HookCommit is called after every commit attempt, on the committer's
-// goroutine.
+// HookCommit is called after every commit attempt, and after a
+// partition's final commit even when there was nothing new to commit, on
+// the committer's goroutine that made the commit (its commit goroutine for
+// interval commits, the goroutine of a revoke's or shutdown's final
+// commit), with no engine lock held.
 type HookCommit interface {
 	OnCommit(info CommitInfo)
 }

@@ -308,7 +308,7 @@ type taskView struct {
 
 // note records t's state for Inspect, with why it is about to wait and for
 // how long (waitNone: it is not). It runs on t's worker, on the failure
-// chain's slow paths, and takes the group's lock briefly.
+// chain's slow paths, and takes the partition's viewMu briefly.
 func (p *partition) note(t *task, w waitKind, d time.Duration) { p.noteErr(t, w, d, nil) }
 
 // noteErr is note with the error that makes it wait, when that is not

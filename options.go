@@ -241,8 +241,9 @@ func WithCommitEvery(n int) Option {
 // WithCommitTimeout bounds each commit: an interval commit that takes
 // longer is abandoned and retried at the next interval, and the final
 // commit of a revoke or shutdown gets this long after the revoke (or
-// drain) timeout, so Run returns within the drain timeout plus the commit
-// timeout whatever the broker does. Default 10s; 0 means the default;
+// drain) timeout and the one second handlers cancelled at it get to
+// return, so Run returns within the drain timeout plus one second plus the
+// commit timeout whatever the broker does. Default 10s; 0 means the default;
 // must not be negative.
 func WithCommitTimeout(d time.Duration) Option {
 	return func(c *config) { c.setDuration("WithCommitTimeout", d, &c.commitTimeout) }

@@ -93,7 +93,7 @@ func (o Ordering) keys(r *Record, buf []string) []string {
 // actors.Message; a collision orders two keys together, which costs
 // parallelism, never order). With parking it also keeps the keys
 // themselves. A key function that panics leaves the record without keys
-// and marks it to fail without a handler call (see receive).
+// and marks it to fail without a handler call (see chain.step).
 func (e *Engine) route(r *Record, m *actors.Message[*task]) {
 	o := &e.cfg.ordering
 	switch {
@@ -149,11 +149,11 @@ func (e *Engine) unroutable(r *Record, m *actors.Message[*task], err error) {
 }
 
 func callKeyFunc(f func(*Record) (string, bool), r *Record) (k string, ok bool, err error) {
-	err = protect(func() error { k, ok = f(r); return nil })
+	err = protect("key function", func() error { k, ok = f(r); return nil })
 	return k, ok, err
 }
 
 func callKeysFunc(f func(*Record) []string, r *Record) (ks []string, err error) {
-	err = protect(func() error { ks = f(r); return nil })
+	err = protect("key function", func() error { ks = f(r); return nil })
 	return ks, err
 }

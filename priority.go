@@ -101,8 +101,9 @@ func PriorityByHeader(name string, levels map[string]int) PriorityOf {
 
 // PriorityFunc gives a record the level f returns (a key prefix, a field
 // of the value...). ok == false, a level that does not exist, or a panic
-// means undetermined: the lowest level. f is called once per record, on
-// its partition's dispatcher; it must be quick, safe for concurrent use
+// means undetermined: the lowest level. f is called on its partition's
+// dispatcher when the record is first read, and again when a record of a
+// spilled key is read back from the log (see KeyOverflowSpill); it must be quick, safe for concurrent use
 // across partitions, and must not modify the record.
 func PriorityFunc(f func(r *Record) (level int, ok bool)) PriorityOf {
 	return PriorityOf{name: "PriorityFunc", fn: f}

@@ -91,7 +91,7 @@ func (p *partition) findLevel(r *Record) int {
 			l  int
 			ok bool
 		)
-		err := protect(func() error { l, ok = of.fn(r); return nil })
+		err := protect("PriorityFunc", func() error { l, ok = of.fn(r); return nil })
 		switch {
 		case err != nil:
 			return p.undetermined(r, err.Error())
@@ -171,7 +171,7 @@ func (p *partition) rereadLevel(r *Record) int {
 			l  int
 			ok bool
 		)
-		if err := protect(func() error { l, ok = of.fn(r); return nil }); err == nil && ok && l >= 0 && l < pr.n {
+		if err := protect("PriorityFunc", func() error { l, ok = of.fn(r); return nil }); err == nil && ok && l >= 0 && l < pr.n {
 			return l
 		}
 	default:

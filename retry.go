@@ -116,7 +116,7 @@ func (p *RetryPolicy) retry(err error, n int) (time.Duration, bool) {
 }
 
 // WithRetry retries failed handler calls as the policy says. Without it a
-// failed record is not retried: it goes straight to the recovery function,
+// failed record is not retried: it goes straight to the fallback (WithFallback),
 // the dead-letter sink, or the log.
 func WithRetry(p RetryPolicy) Option {
 	return func(c *config) {

@@ -46,3 +46,32 @@ func ExampleValve() {
 	// [key uncommitted]
 	// resume
 }
+
+// A batch takes its credits from several pools at once, or none: here the
+// engine-wide pool cannot give, so nothing is taken, and the holder waits
+// for that pool alone before it takes the set again.
+func ExampleTake() {
+	partition := backpressure.NewPool(100, 50, nil)
+	engine := backpressure.NewPool(10, 5, nil)
+	engine.TryAcquire(8)
+	batch := []backpressure.Credit{
+		{Pool: partition, N: 5, Reason: backpressure.ReasonPartitionRecords},
+		{Pool: engine, N: 5, Reason: backpressure.ReasonEngineRecords},
+	}
+	if missing := backpressure.Take(batch, false); missing >= 0 {
+		fmt.Println("waiting for", batch[missing].Reason, "holding", partition.Held(), "of the partition")
+		w := engine.Wait(batch[missing].N)
+		engine.Release(8) // work elsewhere finishes
+		<-w.Ready()
+		fmt.Println("granted:", w.Granted())
+		// Hold the grant and take the rest (backpressure.TakeRest).
+		fmt.Println("rest taken:", backpressure.TakeRest(batch, missing, false) < 0)
+	}
+	backpressure.Give(batch)
+	fmt.Println("held after Give:", partition.Held(), engine.Held())
+	// Output:
+	// waiting for engine-records holding 0 of the partition
+	// granted: true
+	// rest taken: true
+	// held after Give: 0 0
+}

@@ -10,9 +10,10 @@ import (
 // pause/resume decision: the partition is paused while at least one hold of
 // any [Reason] exists, and resumed when the last hold goes.
 //
-// A reason may be held several times (for example once per key whose mailbox
-// is over its mark); each [Valve.Hold] needs a matching [Valve.Release].
-// Single-holder reasons can use the idempotent [Valve.Set] instead.
+// A reason may be held several times, by several holders; each
+// [Valve.Hold] needs a matching [Valve.Release]. A reason with a single
+// holder (orderly's reasons all have one) uses the idempotent [Valve.Set]
+// instead.
 //
 // # Who calls pause and resume
 //

@@ -36,7 +36,8 @@
 //
 // The handler's context carries the span: spans the handler starts are its
 // children, and Inject writes its context into the records the handler
-// produces (RecordCarrier, ProducerCarrier), so the trace runs on through
+// produces (RecordCarrier for an orderly.Record; orderlysarama.ProducerHeaders
+// and orderlykgo.RecordHeaders for the clients' messages), so the trace runs on through
 // every event a message causes: the transaction id, done with W3C.
 //
 // Retries: a failed attempt adds an exception event (with orderly.attempt)

@@ -446,7 +446,7 @@ func (h *Hooks) OnDeadLetterEnd(ctx context.Context, r *orderly.Record, err erro
 
 // OnRecordDone ends the span of a record whose journey ended other than
 // by a successful attempt or dead-letter write (those ended it already):
-// recovered by the recovery function, failed and logged, or abandoned
+// recovered by the fallback (orderly.WithFallback), failed and logged, or abandoned
 // because its claim ended.
 func (h *Hooks) OnRecordDone(r *orderly.Record, info orderly.RecordInfo, outcome orderly.Outcome, err error) {
 	if outcome == orderly.OutcomeHandled || outcome == orderly.OutcomeDeadLettered {

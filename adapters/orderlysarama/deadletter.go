@@ -51,7 +51,7 @@ type DeadLetterOption func(*DeadLetterSink)
 // of records read from topic. Default: DefaultDeadLetterTopic
 // ("<topic>.dlq"). For one fixed topic:
 //
-//	sarama.WithDeadLetterTopic(func(string) string { return "orders-dlq" })
+//	orderlysarama.WithDeadLetterTopic(func(string) string { return "orders-dlq" })
 //
 // The topic must exist (or the brokers must create topics on demand): a
 // write to a missing topic fails and is retried by the engine until the
@@ -72,8 +72,8 @@ func WithDeadLetterTopic(name func(topic string) string) DeadLetterOption {
 // what the engine's HookDeadLetter hooks put there (package
 // tracing's dead-letter producer span), e.g.
 //
-//	sarama.WithHeaderInjector(func(ctx context.Context, m *sarama.ProducerMessage) {
-//		tracing.Inject(ctx, tracing.ProducerCarrier(m))
+//	orderlysarama.WithHeaderInjector(func(ctx context.Context, m *sarama.ProducerMessage) {
+//		tracing.Inject(ctx, orderlysarama.ProducerHeaders{Msg: m})
 //	})
 //
 // It may modify the message's headers; it must not block. A Producer made

@@ -19,7 +19,7 @@
 // The package is a module of its own, so that protoactor-go's
 // dependencies (Prometheus, the OpenTelemetry metrics SDK, protobuf) stay
 // out of builds that do not import it. The orderly engine itself does not
-// run on protoactor: its key actors are its own (internal/actors). The
+// run on protoactor: its key actors are its own (package actors). The
 // bridge is for actors a team already has.
 //
 // # What an actor receives and answers
