@@ -169,12 +169,18 @@ func TestAPI(t *testing.T) {
 			assert.Equal(t, tc.code, resp.StatusCode, tc.name)
 			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), tc.name)
 			assert.NotEmpty(t, out["error"], tc.name)
+			for _, w := range goWords {
+				assert.NotContains(t, out["error"], w, "%s: in the API's words", tc.name)
+			}
 		}
-		// Several problems are named at once.
-		_, out := s.do("POST", "/reports", "application/json", []byte(`{"user":"","plan":"gold","kind":"x"}`))
-		for _, want := range []string{"user", "plan", "kind"} {
+		// Several problems are named at once, and listed one by one; an
+		// unknown field does not hide the others.
+		resp, out := s.do("POST", "/reports", "application/json", []byte(`{"user":"","plan":"gold","kind":"x","priority":0}`))
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		for _, want := range []string{"user must", "plan must", "kind must", `unknown field "priority"`} {
 			assert.Contains(t, out["error"], want)
 		}
+		assert.Len(t, out["problems"], 4)
 		// Still serving.
 		id := s.submit(map[string]any{"user": "after the storm", "plan": "free", "kind": "usage"})
 		assert.Equal(t, stateSent, s.waitTerminal(id).State)
