@@ -20,6 +20,11 @@
 //	go run ./examples/reports -load cron=200,free=50,paid=10   # with a load generator
 //	go run ./examples/reports -brokers localhost:9092          # a real cluster
 //
+// Ctrl-C (SIGINT) or SIGTERM stops it in order: the API closes, every
+// step drains what is in flight and commits, and the service prints each
+// step's committed offset per partition, read back from the cluster, and
+// the reports in the store by state; a second signal ends it at once.
+//
 // See README.md beside this file for the API, the pipeline and the sizing
 // of the WIP limits.
 package main
