@@ -37,7 +37,7 @@ func TestAPI(t *testing.T) {
 		first := s.get(id)
 		assert.Equal(t, "ada", first.User)
 		assert.Equal(t, planPaid, first.Plan)
-		assert.Equal(t, 1, first.Priority)
+		assert.Equal(t, 0, first.Priority, "paid is orderly's highest priority level, 0")
 
 		r := s.waitTerminal(id)
 		assert.Equal(t, stateSent, r.State)
@@ -205,7 +205,12 @@ func TestAPI(t *testing.T) {
 		raw, _ := json.Marshal(out)
 		require.NoError(t, json.Unmarshal(raw, &doc))
 		require.Len(t, doc.Plans, 3)
-		for _, p := range doc.Plans {
+		for i, p := range doc.Plans {
+			// Numbered as orderly numbers priority levels: from 0, the
+			// highest (paid), in the field and in the topic's name.
+			assert.Equal(t, plans[i], p.Plan)
+			assert.Equal(t, i, p.Priority, p.Plan)
+			assert.Equal(t, fmt.Sprintf("reports.p%d", i), p.Topic, p.Plan)
 			assert.Equal(t, p.Total[stateSent], p.Sent, "%s: everything was sent within the window", p.Plan)
 			assert.Equal(t, s.app.cfg.wipLimits[p.Plan], p.WIP.Limit)
 			if p.Sent > 0 {

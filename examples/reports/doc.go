@@ -7,8 +7,8 @@
 // client follows the report by polling GET /reports/{id}, by the SSE
 // stream GET /reports/{id}/events, or by a signed webhook. Behind the API a
 // pipeline of orderly engines, each its own consumer group, carries the
-// report through triage (by plan, to reports.p1, reports.p2 or
-// reports.p3), the orchestrator (which starts a report only when its plan
+// report through triage (by plan, to reports.p0, reports.p1 or
+// reports.p2), the orchestrator (which starts a report only when its plan
 // has a free work-in-progress slot, and holds the slot until the report's
 // outcome comes back), generation (simulated, with injected failures,
 // retries with backoff and a dead-letter topic) and sending. Every event

@@ -207,3 +207,20 @@ func TestServiceStopsCleanlyOnASignal(t *testing.T) {
 		})
 	}
 }
+
+// -h numbers the priorities as orderly numbers its levels: from 0, the
+// highest.
+func TestHelpNumbersPrioritiesFromZero(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-h")
+	cmd.Env = append(os.Environ(), runAsService+"=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, want := range []string{
+		"WIP limit of paid reports (priority 0, the highest)",
+		"WIP limit of free reports (priority 1)",
+		"WIP limit of cron reports (priority 2)",
+	} {
+		assert.Contains(t, string(out), want)
+	}
+	assert.NotContains(t, string(out), "priority 3")
+}
