@@ -11,7 +11,6 @@ import (
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/adaptertest"
-	"github.com/orderly-go/orderly/adapters/internal/chaos"
 	"github.com/orderly-go/orderly/adapters/orderlykgo"
 )
 
@@ -70,7 +69,7 @@ func (k *conformanceCluster) NewMember(t *testing.T, group string, topics ...str
 	// connections drop and it can dial no more, so nothing it commits
 	// afterwards is stored, and the group hands its partitions over after
 	// the session timeout.
-	d := &chaos.Dialer{}
+	d := &vanishingDialer{}
 	kopts := append(groupOpts(k.c, group, topics...),
 		kgo.FetchMaxPartitionBytes(conformanceFetchBytes),
 		kgo.Dialer(d.DialContext),
@@ -100,7 +99,7 @@ func (k *conformanceCluster) SetCommitted(t *testing.T, group, topic string, par
 // adaptertest.PauseReporter.
 type member struct {
 	*orderlykgo.Source
-	dialer *chaos.Dialer
+	dialer *vanishingDialer
 }
 
 func (m member) Crash() { m.dialer.Vanish() }

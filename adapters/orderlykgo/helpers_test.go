@@ -39,12 +39,8 @@ func cluster(t testing.TB, brokers int, partitions int32, topics ...string) *kfa
 // groupOpts are a consumer group member's kgo options with fast group
 // settings for kfake.
 func groupOpts(c *kfake.Cluster, group string, topics ...string) []kgo.Opt {
-	return groupOptsAddrs(c.ListenAddrs(), group, topics...)
-}
-
-func groupOptsAddrs(brokers []string, group string, topics ...string) []kgo.Opt {
 	return []kgo.Opt{
-		kgo.SeedBrokers(brokers...),
+		kgo.SeedBrokers(c.ListenAddrs()...),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(topics...),
 		kgo.FetchMaxWait(100 * time.Millisecond),

@@ -130,10 +130,11 @@ func TestCommitBatchRejectedIsSentAgainPerClaim(t *testing.T) {
 // sent after the abandoned batch: the committed positions never go back.
 func TestCommitBatchReturnsByItsDeadlineWhileTheCoordinatorHangs(t *testing.T) {
 	t.Parallel()
-	c, proxy := proxiedCluster(t, 1, 2, "t")
-	cfg := config(nil)
+	c := cluster(t, 1, 2, "t")
+	link := newFaultDialer()
+	cfg := link.use(config(nil))
 	cfg.Net.ReadTimeout = 5 * time.Minute
-	cfg.Consumer.Group.Session.Timeout = 5 * time.Minute // the group keeps the member while the proxy holds
+	cfg.Consumer.Group.Session.Timeout = 5 * time.Minute // the group keeps the member while its connections are held
 	cfg.Consumer.Group.Rebalance.Timeout = 5 * time.Minute
 	cs := newClaims()
 	src := newSource(t, c, "g", cfg, "t")
@@ -153,14 +154,14 @@ func TestCommitBatchReturnsByItsDeadlineWhileTheCoordinatorHangs(t *testing.T) {
 	}
 	require.Equal(t, []error{nil, nil}, batch(30*time.Second, 1, "stored"))
 
-	proxy.Hold()
+	link.Hold()
 	for _, err := range batch(300*time.Millisecond, 2, "held") {
 		require.ErrorIs(t, err, context.DeadlineExceeded, "the request is sent and never answered")
 	}
 	require.ErrorIs(t, commitWithin(t, claims[1], 300*time.Millisecond, 3, "queued"), context.DeadlineExceeded,
 		"a claim's next commit waits for the abandoned batch, within its own deadline")
 
-	proxy.Restore()
+	link.Restore()
 	require.NoError(t, commitWithin(t, claims[0], 30*time.Second, 4, "after"))
 	require.NoError(t, commitWithin(t, claims[1], 30*time.Second, 4, "after"))
 	for _, pos := range committed(t, c, "g", "t", 2) {

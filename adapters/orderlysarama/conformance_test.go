@@ -10,7 +10,6 @@ import (
 
 	"github.com/orderly-go/orderly"
 	"github.com/orderly-go/orderly/adapters/adaptertest"
-	"github.com/orderly-go/orderly/adapters/internal/chaos"
 	"github.com/orderly-go/orderly/adapters/orderlysarama"
 )
 
@@ -78,10 +77,8 @@ func (k conformanceCluster) NewMember(t *testing.T, group string, topics ...stri
 	// connections drop and it can dial no more, so nothing it commits
 	// afterwards is stored, and the group hands its partitions over after
 	// the session timeout.
-	d := &chaos.Dialer{}
-	cfg.Net.Proxy.Enable = true
-	cfg.Net.Proxy.Dialer = d
-	return member{newSource(t, k.c, group, cfg, topics...), d}
+	d := newFaultDialer()
+	return member{newSource(t, k.c, group, d.use(cfg), topics...), d}
 }
 
 func (k conformanceCluster) Committed(t *testing.T, group, topic string, partition int32) (orderly.Position, bool) {
@@ -106,7 +103,7 @@ func (k conformanceCluster) SetCommitted(t *testing.T, group, topic string, part
 // member is a Source that can vanish.
 type member struct {
 	*orderlysarama.Source
-	dialer *chaos.Dialer
+	dialer *faultDialer
 }
 
 func (m member) Crash() { m.dialer.Vanish() }

@@ -44,23 +44,24 @@ func commitWithin(t *testing.T, cl orderly.Claim, d time.Duration, next int64, m
 // sent after it, so the committed position never goes back.
 func TestCommitReturnsByItsDeadlineWhileTheCoordinatorHangs(t *testing.T) {
 	t.Parallel()
-	c, proxy := proxiedCluster(t, 1, 1, "t")
-	cfg := config(nil)
+	c := cluster(t, 1, 1, "t")
+	link := newFaultDialer()
+	cfg := link.use(config(nil))
 	cfg.Net.ReadTimeout = 5 * time.Minute
-	cfg.Consumer.Group.Session.Timeout = 5 * time.Minute // the group keeps the member while the proxy holds
+	cfg.Consumer.Group.Session.Timeout = 5 * time.Minute // the group keeps the member while its connections are held
 	cfg.Consumer.Group.Rebalance.Timeout = 5 * time.Minute
 	cs := newClaims()
 	consuming(t, newSource(t, c, "g", cfg, "t"), cs.serve)
 	cl := cs.next(t)
 	require.NoError(t, commitWithin(t, cl, 30*time.Second, 1, "stored"))
 
-	proxy.Hold()
+	link.Hold()
 	require.ErrorIs(t, commitWithin(t, cl, 300*time.Millisecond, 2, "held"), context.DeadlineExceeded,
 		"the request is sent and never answered")
 	require.ErrorIs(t, commitWithin(t, cl, 300*time.Millisecond, 3, "queued"), context.DeadlineExceeded,
 		"the next commit waits for the abandoned one, within its own deadline")
 
-	proxy.Restore()
+	link.Restore()
 	require.NoError(t, commitWithin(t, cl, 30*time.Second, 4, "after"))
 	require.Equal(t, orderly.Position{Offset: 4, Metadata: "after"}, committed(t, c, "g", "t", 1)[0],
 		"the abandoned commit (2) landed before the later one")
@@ -72,8 +73,9 @@ func TestCommitReturnsByItsDeadlineWhileTheCoordinatorHangs(t *testing.T) {
 // each wait Net.ReadTimeout (5 minutes here).
 func TestConsumeReturnsWhileTheCoordinatorHangs(t *testing.T) {
 	t.Parallel()
-	c, proxy := proxiedCluster(t, 1, 2, "t")
-	cfg := config(nil)
+	c := cluster(t, 1, 2, "t")
+	link := newFaultDialer()
+	cfg := link.use(config(nil))
 	cfg.Net.ReadTimeout = 5 * time.Minute
 	cfg.Consumer.Group.Session.Timeout = time.Second
 	cs := newClaims()
@@ -81,7 +83,7 @@ func TestConsumeReturnsWhileTheCoordinatorHangs(t *testing.T) {
 	cs.next(t)
 	cs.next(t)
 
-	proxy.Hold()
+	link.Hold()
 	require.NoError(t, stop(), "Consume returns (within untilStopped's 30s)")
 	for range 2 {
 		select {

@@ -14,8 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/orderly-go/orderly"
-	"github.com/orderly-go/orderly/adapters/internal/chaos"
-	"github.com/orderly-go/orderly/adapters/internal/faultproxy"
 	"github.com/orderly-go/orderly/adapters/orderlysarama"
 )
 
@@ -31,16 +29,14 @@ func cluster(t testing.TB, brokers int, partitions int32, topics ...string) *kfa
 // clusterWith is cluster with more kfake options.
 func clusterWith(t testing.TB, brokers int, partitions int32, topics []string, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
-	return chaos.Cluster(t, brokers, partitions, topics, opts...)
-}
-
-// proxiedCluster is cluster behind a fault proxy: every client connection
-// to its brokers goes through p.
-func proxiedCluster(t testing.TB, brokers int, partitions int32, topics ...string) (*kfake.Cluster, *faultproxy.Proxy) {
-	t.Helper()
-	p := faultproxy.New()
-	t.Cleanup(func() { _ = p.Close() })
-	return clusterWith(t, brokers, partitions, topics, kfake.ListenFn(p.Listen)), p
+	c, err := kfake.NewCluster(append([]kfake.Opt{
+		kfake.NumBrokers(brokers),
+		kfake.SeedTopics(partitions, topics...),
+		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+	}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c
 }
 
 // config is a sarama config with fast group settings for kfake.
@@ -68,18 +64,6 @@ var strategies = []struct {
 	{"roundrobin", sarama.NewBalanceStrategyRoundRobin},
 	{"cooperative-sticky", sarama.NewBalanceStrategyCooperativeSticky},
 	{"sticky", sarama.NewBalanceStrategySticky},
-}
-
-// strategyNamed is the strategy of strategies called name.
-func strategyNamed(t testing.TB, name string) func() sarama.BalanceStrategy {
-	t.Helper()
-	for _, s := range strategies {
-		if s.name == name {
-			return s.new
-		}
-	}
-	t.Fatalf("no rebalance strategy %q", name)
-	return nil
 }
 
 func newSource(t testing.TB, c *kfake.Cluster, group string, cfg *sarama.Config, topics ...string) *orderlysarama.Source {

@@ -55,5 +55,3 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
 )
-
-replace github.com/orderly-go/orderly/adapters/internal => ../../adapters/internal

@@ -52,5 +52,3 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.33.0 // indirect
 )
-
-replace github.com/orderly-go/orderly/adapters/internal => ../../adapters/internal

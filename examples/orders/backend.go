@@ -221,6 +221,10 @@ func produce(ctx context.Context, b backend, events []event, workers int, offset
 	for w, q := range queues {
 		wg.Go(func() {
 			for _, ev := range q {
+				if err := ctx.Err(); err != nil {
+					errs[w] = err // stopped
+					return
+				}
 				p, off, err := b.send(ctx, ev)
 				if err != nil {
 					errs[w] = fmt.Errorf("produce %s: %w", ev.order, err)

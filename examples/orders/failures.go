@@ -59,8 +59,9 @@ func (f *faults) wrap(handle func(context.Context, event) (event, error)) func(c
 	}
 }
 
-// options returns the engine options that handle the faults.
-func (f *faults) options(sink orderly.DeadLetterSink) []orderly.Option {
+// options returns the engine options that handle the faults; an event
+// written to the dead-letter sink is finished (fin).
+func (f *faults) options(sink orderly.DeadLetterSink, fin *finished) []orderly.Option {
 	if !f.enabled() {
 		return nil
 	}
@@ -69,6 +70,7 @@ func (f *faults) options(sink orderly.DeadLetterSink) []orderly.Option {
 			return err
 		}
 		f.deadLettered.Add(1)
+		fin.add(r.Partition, r.Offset)
 		return nil
 	})
 	return []orderly.Option{

@@ -70,5 +70,3 @@ require (
 	google.golang.org/grpc v1.83.2 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace github.com/orderly-go/orderly/adapters/internal => ../../adapters/internal

@@ -57,7 +57,7 @@ func serveInspection(eng *orderly.Engine, o options, out io.Writer) (stop func()
 
 // hold keeps the engine running for d after the last record (or until
 // ctx is done), so that its inspection can be looked at.
-func hold(ctx context.Context, d time.Duration, out io.Writer, ran <-chan error) error {
+func hold(ctx context.Context, d time.Duration, out io.Writer, ran <-chan struct{}, runErr *error) error {
 	if d <= 0 {
 		return nil
 	}
@@ -67,8 +67,8 @@ func hold(ctx context.Context, d time.Duration, out io.Writer, ran <-chan error)
 	select {
 	case <-t.C:
 	case <-ctx.Done():
-	case err := <-ran:
-		return fmt.Errorf("engine stopped while holding: %v", err)
+	case <-ran:
+		return fmt.Errorf("engine stopped while holding: %v", *runErr)
 	}
 	return nil
 }

@@ -32,6 +32,12 @@
 // otherwise) that starts at the end of every partition: events are produced
 // once the group holds them all.
 //
+// Ctrl-C (SIGINT) or SIGTERM stops the demo cleanly: producing stops, the
+// engine drains the events in flight and commits, and the demo prints the
+// group's committed offset per partition, read back from the cluster (or
+// the log), checks that no commit passed an event that was not finished,
+// and exits with status 0. A second signal ends it at once.
+//
 // With OTEL_EXPORTER_OTLP_ENDPOINT set (e.g. http://localhost:4318 for
 // Jaeger), traces and metrics are exported over OTLP/HTTP: each event is
 // sent in a producer span whose context travels in the record's headers, so
@@ -46,8 +52,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/orderly-go/orderly"
@@ -95,7 +103,13 @@ func main() {
 	flag.BoolVar(&o.release, "release", false, "with -http: the page may release parked keys (POST /orderly/partitions/…/release)")
 	flag.DurationVar(&o.hold, "hold", 0, "keep the engine running this long after the last record (to look at -http's page)")
 	flag.Parse()
-	if err := run(context.Background(), o, os.Stdout); err != nil {
+	// SIGINT (Ctrl-C) or SIGTERM ends ctx: the engine drains, commits and
+	// the demo says what was committed. Signals then get their default
+	// behaviour back, so a second one ends the program at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	if err := run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "orders:", err)
 		os.Exit(1)
 	}
@@ -183,13 +197,21 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		Handle:    f.wrap(simulateIO(o.latency)), // the call to a downstream service
 		Interpret: led.interpret,                 // apply the event to the order
 	}
+	fin := newFinished(partitions)
+	handler := pipeline.Handler()
 	opts := append([]orderly.Option{
 		orderly.WithOrdering(ordering),
 		orderly.WithMaxConcurrency(o.concurrency),
 		orderly.WithLogger(log),
 		orderly.WithHooks(tracing.New()), // spans and metrics; exported only when otlpsetup.FromEnv found somewhere to
-	}, f.options(b.deadLetterSink())...)
-	eng, err := orderly.New(b.source(), pipeline.Handler(), opts...)
+	}, f.options(b.deadLetterSink(), fin)...)
+	eng, err := orderly.New(b.source(), orderly.HandlerFunc(func(ctx context.Context, r *orderly.Record) error {
+		err := handler.Handle(ctx, r)
+		if err == nil {
+			fin.add(r.Partition, r.Offset)
+		}
+		return err
+	}), opts...)
 	if err != nil {
 		return err
 	}
@@ -203,57 +225,115 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		defer stopServing()
 	}
 
+	// The engine runs until ctx is done (an interrupt: main's ctx ends on
+	// SIGINT or SIGTERM) or every event is through; then Run drains what
+	// is in flight, commits and returns.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ran := make(chan error, 1)
+	var runErr error
+	ran := make(chan struct{}) // closed once Run returned runErr
 	t0 := time.Now()
-	go func() { ran <- eng.Run(runCtx) }()
+	// Owned by run, which waits for it (ran) before it returns.
+	go func() { runErr = eng.Run(runCtx); close(ran) }()
+	defer func() { cancel(); <-ran }()
+	offsets := newPartitionOffsets(partitions)
+	var produceErr error
+	produced := make(chan struct{}) // closed once the producers returned produceErr
+	stopped := func() error {
+		<-produced // the producers stop with ctx
+		return interrupted(ctx, out, b, o, t0, ran, &runErr, led, offsets, fin)
+	}
 
 	// Produce once the group holds every partition: on a real cluster it
 	// starts at each partition's end, and the timing below starts here.
-	if err := waitForPartitions(eng, partitions, ran); err != nil {
+	if err := waitForPartitions(ctx, eng, partitions, ran, &runErr); err != nil {
+		if ctx.Err() != nil {
+			close(produced) // nothing was produced
+			return stopped()
+		}
 		return err
 	}
 	start := time.Now()
 	fmt.Fprintf(out, "joined the group %q and got all %d partitions in %.2fs\n", o.group, partitions, start.Sub(t0).Seconds())
-	offsets := newPartitionOffsets(partitions)
-	produced := make(chan error, 1)
-	go func() { produced <- produce(ctx, b, events, o.producers, offsets) }()
+	// Owned by run, which waits for it (produced) before it returns.
+	go func() {
+		defer close(produced)
+		produceErr = produce(ctx, b, events, o.producers, offsets)
+	}()
+	defer func() { <-produced }()
 
 	p := progress{out: out, eng: eng, offsets: offsets, led: led, start: start, quiet: o.quiet}
-	if err := p.follow(int64(o.records), produced, ran, func() int64 { return decodeErrors.Load() + f.deadLettered.Load() }); err != nil {
+	if err := p.follow(ctx, int64(o.records), produced, &produceErr, ran, &runErr, func() int64 { return decodeErrors.Load() + f.deadLettered.Load() }); err != nil {
+		if ctx.Err() != nil {
+			return stopped()
+		}
 		return err
 	}
 	elapsed := time.Since(start)
-	if err := hold(ctx, o.hold, out, ran); err != nil {
+	if err := hold(ctx, o.hold, out, ran, &runErr); err != nil {
 		return err
 	}
 	cancel()
-	if err := <-ran; err != nil {
-		return fmt.Errorf("engine: %w", err)
+	<-ran
+	if runErr != nil {
+		return fmt.Errorf("engine: %w", runErr)
 	}
 	committed, err := b.committed(context.WithoutCancel(ctx))
 	if err != nil {
 		return fmt.Errorf("reading the committed offsets: %w", err)
 	}
+	first, end, _ := offsets.snapshot()
+	commits := commitReport{group: o.group, committed: committed, first: first, end: end, fin: fin}
 	wantDead, wantIncomplete := f.expected(events)
 	return summarize(out, o, summary{
 		elapsed: elapsed, led: led, perOrder: perOrder, offsets: offsets,
-		committed: committed, decodeErrors: decodeErrors.Load(),
+		commits: commits, decodeErrors: decodeErrors.Load(),
 		stats: eng.Stats(), deadLettered: f.deadLettered.Load(), wantDead: wantDead, wantIncomplete: wantIncomplete,
 	})
 }
 
-// waitForPartitions waits until the engine holds every partition.
-func waitForPartitions(eng *orderly.Engine, partitions int, ran <-chan error) error {
+// interrupted ends a run stopped by ctx (an interrupt) before every event
+// was through: the engine drains what is in flight and commits (Run
+// returns, closing ran), then it prints what the group committed per
+// partition, read back from where the events live, and checks that no
+// commit passed an event that was not finished.
+func interrupted(ctx context.Context, out io.Writer, b backend, o options, t0 time.Time, ran <-chan struct{}, runErr *error,
+	led *ledger, offsets *partitionOffsets, fin *finished) error {
+	fmt.Fprintln(out, "\ninterrupted: draining the events in flight and committing (interrupt again to exit at once)")
+	stopping := time.Now()
+	<-ran
+	if *runErr != nil {
+		return fmt.Errorf("engine: %w", *runErr)
+	}
+	fmt.Fprintf(out, "drained and committed in %.2fs\n", time.Since(stopping).Seconds())
+	committed, err := b.committed(context.WithoutCancel(ctx))
+	if err != nil {
+		return fmt.Errorf("reading the committed offsets: %w", err)
+	}
+	first, end, sent := offsets.snapshot()
+	commits := commitReport{group: o.group, committed: committed, first: first, end: end, fin: fin}
+	commits.print(out)
+	if err := commits.check(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "stopped after %.2fs: %d of %d events produced, %d handled, %d committed; every committed offset covers finished events only\n",
+		time.Since(t0).Seconds(), sent, o.records, led.applied.Load(), commits.events())
+	return nil
+}
+
+// waitForPartitions waits until the engine holds every partition, or ctx
+// is done.
+func waitForPartitions(ctx context.Context, eng *orderly.Engine, partitions int, ran <-chan struct{}, runErr *error) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	timeout := time.NewTimer(time.Minute)
 	defer timeout.Stop()
 	for len(eng.Stats().Partitions) < partitions {
 		select {
-		case err := <-ran:
-			return fmt.Errorf("engine stopped before it got its partitions: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ran:
+			return fmt.Errorf("engine stopped before it got its partitions: %v", *runErr)
 		case <-timeout.C:
 			return fmt.Errorf("the group got %d of %d partitions within a minute", len(eng.Stats().Partitions), partitions)
 		case <-tick.C:
@@ -267,7 +347,7 @@ type summary struct {
 	led          *ledger
 	perOrder     map[string]int
 	offsets      *partitionOffsets
-	committed    []int64
+	commits      commitReport
 	decodeErrors int64
 	stats        orderly.Stats
 	deadLettered int64 // events written to the dead-letter sink
@@ -282,22 +362,18 @@ type summary struct {
 // and every produced offset committed.
 func summarize(out io.Writer, o options, s summary) error {
 	first, end, _ := s.offsets.snapshot()
-	var committedEvents, produced int64
+	var produced int64
 	short := 0
 	for p := range end {
 		if first[p] < 0 {
 			continue // no event went to this partition
 		}
 		produced += end[p] - first[p]
-		c := int64(-1)
-		if p < len(s.committed) {
-			c = s.committed[p]
-		}
-		committedEvents += max(0, min(c, end[p])-first[p])
-		if c != end[p] {
+		if p >= len(s.commits.committed) || s.commits.committed[p] != end[p] {
 			short++
 		}
 	}
+	committedEvents := s.commits.events()
 	applied := s.led.applied.Load()
 	fmt.Fprintf(out, "\nhandled %d events in %.2fs (%.0f events/s), committed %d of %d\n",
 		applied, s.elapsed.Seconds(), float64(applied)/s.elapsed.Seconds(), committedEvents, produced)
@@ -308,6 +384,10 @@ func summarize(out io.Writer, o options, s summary) error {
 	if o.flaky > 0 || o.poison > 0 {
 		fmt.Fprintf(out, "failures: %d attempts retried; %d events dead-lettered (expected %d), %d orders parked after a poison event\n",
 			s.stats.AttemptsRetried, s.deadLettered, s.wantDead, s.wantIncomplete)
+	}
+	s.commits.print(out)
+	if err := s.commits.check(); err != nil {
+		return err
 	}
 	switch {
 	case short > 0:

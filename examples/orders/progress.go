@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -21,20 +22,24 @@ type progress struct {
 
 // follow returns once every event was applied, or failed to decode, or
 // was dead-lettered (failed() counts those two), or with an error when
-// producing failed or the engine stopped.
-func (p *progress) follow(records int64, produced <-chan error, ran <-chan error, failed func() int64) error {
+// producing failed (produced is closed once the producers returned
+// produceErr), the engine stopped (ran is closed once Run returned runErr)
+// or ctx is done.
+func (p *progress) follow(ctx context.Context, records int64, produced <-chan struct{}, produceErr *error, ran <-chan struct{}, runErr *error, failed func() int64) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	last, lastAt := int64(0), p.start
 	for p.led.applied.Load()+failed() < records {
 		select {
-		case err := <-produced:
-			if err != nil {
-				return err
+		case <-produced:
+			if *produceErr != nil {
+				return *produceErr
 			}
 			produced = nil // done; keep following
-		case err := <-ran:
-			return fmt.Errorf("engine stopped early: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ran:
+			return fmt.Errorf("engine stopped early: %v", *runErr)
 		case now := <-tick.C:
 			if p.quiet || now.Sub(lastAt) < 250*time.Millisecond {
 				continue

@@ -6,17 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -33,8 +29,9 @@ import (
 //	GET  /stats                per-plan queue depth, WIP, latency
 //	GET  /                     the page
 //
-// Every error is JSON ({"error": "..."}), and a panic in a handler
-// becomes a 500, never a crash.
+// Every error is JSON ({"error": "..."}; a refused POST body also lists
+// each problem in "problems"), and a panic in a handler becomes a 500,
+// never a crash.
 func (a *app) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /reports", a.postReport)
@@ -80,18 +77,6 @@ func (s *statusRecorder) Header() http.Header         { return s.header }
 func (s *statusRecorder) Write(p []byte) (int, error) { return len(p), nil }
 func (s *statusRecorder) WriteHeader(code int)        { s.code = code }
 
-// submission is the body of POST /reports.
-type submission struct {
-	// ID is optional: a client-chosen id makes the POST idempotent (a
-	// repeat returns the same report). 1–64 of A–Z a–z 0–9 . _ : -
-	ID   string `json:"id,omitempty"`
-	User string `json:"user"` // 1–64 characters, no control characters
-	Plan string `json:"plan"` // paid, free or cron
-	Kind string `json:"kind"` // usage, billing, audit or activity
-	// Webhook is optional: an http or https URL that gets the outcome.
-	Webhook string `json:"webhook_url,omitempty"`
-}
-
 // acceptance is the body of a 202.
 type acceptance struct {
 	ID        string `json:"id"`
@@ -105,36 +90,6 @@ type acceptance struct {
 
 const maxBody = 16 << 10
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
-
-// validate checks a submission and returns the request it makes.
-func (s submission) validate() (request, error) {
-	var problems []string
-	if s.ID != "" && !idPattern.MatchString(s.ID) {
-		problems = append(problems, "id must be 1–64 characters of A–Z a–z 0–9 . _ : -")
-	}
-	if n := utf8.RuneCountInString(s.User); n == 0 || n > 64 || !utf8.ValidString(s.User) ||
-		strings.IndexFunc(s.User, unicode.IsControl) >= 0 || strings.TrimSpace(s.User) == "" {
-		problems = append(problems, "user must be 1–64 characters without control characters")
-	}
-	if !plan(s.Plan).valid() {
-		problems = append(problems, fmt.Sprintf("plan must be paid, free or cron, not %q", s.Plan))
-	}
-	if !validKind(s.Kind) {
-		problems = append(problems, fmt.Sprintf("kind must be one of %s, not %q", strings.Join(kinds, ", "), s.Kind))
-	}
-	if s.Webhook != "" {
-		u, err := url.Parse(s.Webhook)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(s.Webhook) > 2048 {
-			problems = append(problems, "webhook_url must be an absolute http or https URL of at most 2048 bytes")
-		}
-	}
-	if len(problems) > 0 {
-		return request{}, errors.New(strings.Join(problems, "; "))
-	}
-	return request{ID: s.ID, User: s.User, Plan: plan(s.Plan), Kind: s.Kind, Webhook: s.Webhook}, nil
-}
-
 func (a *app) postReport(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
@@ -142,25 +97,18 @@ func (a *app) postReport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var s submission
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", maxBody))
-			return
-		}
-		writeError(w, http.StatusBadRequest, "the body is not a report request: "+err.Error())
+	req, err := decodeSubmission(http.MaxBytesReader(w, r.Body, maxBody))
+	var bad *badRequest
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &bad):
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": bad.Error(), "problems": bad.problems})
 		return
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeError(w, http.StatusBadRequest, "the body must hold one JSON object and nothing after it")
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", maxBody))
 		return
-	}
-	req, err := s.validate()
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "the body could not be read")
 		return
 	}
 	rep, created, err := a.submit(r.Context(), req)

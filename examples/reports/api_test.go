@@ -37,7 +37,7 @@ func TestAPI(t *testing.T) {
 		first := s.get(id)
 		assert.Equal(t, "ada", first.User)
 		assert.Equal(t, planPaid, first.Plan)
-		assert.Equal(t, 1, first.Priority)
+		assert.Equal(t, 0, first.Priority, "paid is orderly's highest priority level, 0")
 
 		r := s.waitTerminal(id)
 		assert.Equal(t, stateSent, r.State)
@@ -169,12 +169,18 @@ func TestAPI(t *testing.T) {
 			assert.Equal(t, tc.code, resp.StatusCode, tc.name)
 			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"), tc.name)
 			assert.NotEmpty(t, out["error"], tc.name)
+			for _, w := range goWords {
+				assert.NotContains(t, out["error"], w, "%s: in the API's words", tc.name)
+			}
 		}
-		// Several problems are named at once.
-		_, out := s.do("POST", "/reports", "application/json", []byte(`{"user":"","plan":"gold","kind":"x"}`))
-		for _, want := range []string{"user", "plan", "kind"} {
+		// Several problems are named at once, and listed one by one; an
+		// unknown field does not hide the others.
+		resp, out := s.do("POST", "/reports", "application/json", []byte(`{"user":"","plan":"gold","kind":"x","priority":0}`))
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		for _, want := range []string{"user must", "plan must", "kind must", `unknown field "priority"`} {
 			assert.Contains(t, out["error"], want)
 		}
+		assert.Len(t, out["problems"], 4)
 		// Still serving.
 		id := s.submit(map[string]any{"user": "after the storm", "plan": "free", "kind": "usage"})
 		assert.Equal(t, stateSent, s.waitTerminal(id).State)
@@ -199,7 +205,12 @@ func TestAPI(t *testing.T) {
 		raw, _ := json.Marshal(out)
 		require.NoError(t, json.Unmarshal(raw, &doc))
 		require.Len(t, doc.Plans, 3)
-		for _, p := range doc.Plans {
+		for i, p := range doc.Plans {
+			// Numbered as orderly numbers priority levels: from 0, the
+			// highest (paid), in the field and in the topic's name.
+			assert.Equal(t, plans[i], p.Plan)
+			assert.Equal(t, i, p.Priority, p.Plan)
+			assert.Equal(t, fmt.Sprintf("reports.p%d", i), p.Topic, p.Plan)
 			assert.Equal(t, p.Total[stateSent], p.Sent, "%s: everything was sent within the window", p.Plan)
 			assert.Equal(t, s.app.cfg.wipLimits[p.Plan], p.WIP.Limit)
 			if p.Sent > 0 {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -129,6 +131,7 @@ type app struct {
 // step is one stage of the pipeline: an engine reading one topic.
 type step struct {
 	name   string
+	group  string // its consumer group
 	topic  string
 	engine *orderly.Engine
 }
@@ -187,7 +190,8 @@ var infraRetry = orderly.RetryPolicy{MaxAttempts: orderly.UnlimitedAttempts, Ini
 
 func (a *app) buildSteps(tp trace.TracerProvider) error {
 	add := func(name, topic string, concurrency int, h orderly.Handler, opts ...orderly.Option) error {
-		src, err := orderlysarama.NewSource(a.cfg.brokers, a.cfg.groupPrefix+"-"+name, []string{topic},
+		group := a.cfg.groupPrefix + "-" + name
+		src, err := orderlysarama.NewSource(a.cfg.brokers, group, []string{topic},
 			saramaConfig(a.cfg.fastKafka), orderlysarama.WithLogger(a.log))
 		if err != nil {
 			return err
@@ -209,7 +213,7 @@ func (a *app) buildSteps(tp trace.TracerProvider) error {
 		if err != nil {
 			return fmt.Errorf("step %s: %w", name, err)
 		}
-		a.steps = append(a.steps, &step{name: name, topic: topic, engine: eng})
+		a.steps = append(a.steps, &step{name: name, group: group, topic: topic, engine: eng})
 		return nil
 	}
 	errs := []error{add("triage", topicRequests, 32, a.triageHandler())}
@@ -344,3 +348,41 @@ func logNormal(m time.Duration, sigma float64) time.Duration {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// reportStop prints, once the steps have stopped, what each step's group
+// committed per partition of its topic, read back from the cluster, and
+// the reports in the store by state.
+func (a *app) reportStop(out io.Writer) error {
+	commits, err := a.committed()
+	if err != nil {
+		return fmt.Errorf("reading the committed offsets: %w", err)
+	}
+	fmt.Fprintln(out, "committed offsets per partition (partition=offset; -1: nothing committed), read back from the cluster:")
+	topicWidth, groupWidth := 0, 0
+	for _, c := range commits {
+		topicWidth, groupWidth = max(topicWidth, len(c.step.topic)), max(groupWidth, len(c.step.group))
+	}
+	for _, c := range commits {
+		var b strings.Builder
+		for p, o := range c.committed {
+			fmt.Fprintf(&b, " %d=%d", p, o)
+		}
+		fmt.Fprintf(out, "  %-*s  group %-*s %s\n", topicWidth, c.step.topic, groupWidth, c.step.group, b.String())
+	}
+	counts, err := a.store.countByState(context.Background())
+	if err != nil {
+		return fmt.Errorf("counting the reports: %w", err)
+	}
+	byState := map[state]int{}
+	total := 0
+	for _, m := range counts {
+		for st, n := range m {
+			byState[st] += n
+			total += n
+		}
+	}
+	unfinished := total - byState[stateSent] - byState[stateFailed]
+	fmt.Fprintf(out, "stopped: %d reports in the store: %d sent, %d failed, %d unfinished (they go on at the next start on the same -db)\n",
+		total, byState[stateSent], byState[stateFailed], unfinished)
+	return nil
+}

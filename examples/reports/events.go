@@ -9,13 +9,14 @@ import (
 	"github.com/orderly-go/orderly"
 )
 
-// plan is a customer's plan; it decides the report's priority.
+// plan is a customer's plan; it decides the report's priority, numbered
+// as orderly numbers priority levels: 0 is the highest.
 type plan string
 
 const (
-	planPaid plan = "paid" // priority 1
-	planFree plan = "free" // priority 2
-	planCron plan = "cron" // priority 3: scheduled jobs, nobody is waiting
+	planPaid plan = "paid" // priority 0
+	planFree plan = "free" // priority 1
+	planCron plan = "cron" // priority 2: scheduled jobs, nobody is waiting
 )
 
 // plans lists the plans in priority order, highest first.
@@ -23,15 +24,15 @@ var plans = []plan{planPaid, planFree, planCron}
 
 func (p plan) valid() bool { return p == planPaid || p == planFree || p == planCron }
 
-// priority is 1 (paid), 2 (free) or 3 (cron).
+// priority is 0 (paid), 1 (free) or 2 (cron).
 func (p plan) priority() int {
 	switch p {
 	case planPaid:
-		return 1
+		return 0
 	case planFree:
-		return 2
+		return 1
 	}
-	return 3
+	return 2
 }
 
 // topic is the priority topic triage routes the plan's reports to.

@@ -69,3 +69,45 @@ func ensureTopics(brokers []string, partitions int, log *slog.Logger) error {
 	}
 	return nil
 }
+
+// stepCommits is what one step's group has committed: the offset per
+// partition of its topic (-1: nothing).
+type stepCommits struct {
+	step      *step
+	committed []int64
+}
+
+// committed reads back from the cluster what every step's group has
+// committed.
+func (a *app) committed() ([]stepCommits, error) {
+	client, err := sarama.NewClient(a.cfg.brokers, saramaConfig(a.cfg.fastKafka))
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	admin, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("admin client: %w", err)
+	}
+	defer admin.Close() // closes client too
+	var out []stepCommits
+	for _, s := range a.steps {
+		parts, err := client.Partitions(s.topic)
+		if err != nil {
+			return nil, fmt.Errorf("partitions of %s: %w", s.topic, err)
+		}
+		resp, err := admin.ListConsumerGroupOffsets(s.group, map[string][]int32{s.topic: parts})
+		if err != nil {
+			return nil, fmt.Errorf("offsets of group %s: %w", s.group, err)
+		}
+		sc := stepCommits{step: s, committed: make([]int64, len(parts))}
+		for _, p := range parts {
+			sc.committed[p] = -1
+			if b := resp.GetBlock(s.topic, p); b != nil && errors.Is(b.Err, sarama.ErrNoError) {
+				sc.committed[p] = b.Offset
+			}
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}

@@ -40,9 +40,9 @@ func main() {
 	flag.IntVar(&o.partitions, "partitions", 4, "partitions of each topic created (embedded cluster, or missing topics)")
 	flag.StringVar(&o.db, "db", "", "SQLite file of the status store (default: reports.db in a new temporary directory)")
 	flag.StringVar(&o.cfg.groupPrefix, "group", o.cfg.groupPrefix, "consumer groups are <group>-<step>")
-	flag.IntVar(&wipPaid, "wip-paid", wipPaid, "WIP limit of paid reports (priority 1)")
-	flag.IntVar(&wipFree, "wip-free", wipFree, "WIP limit of free reports (priority 2)")
-	flag.IntVar(&wipCron, "wip-cron", wipCron, "WIP limit of cron reports (priority 3)")
+	flag.IntVar(&wipPaid, "wip-paid", wipPaid, "WIP limit of paid reports (priority 0, the highest)")
+	flag.IntVar(&wipFree, "wip-free", wipFree, "WIP limit of free reports (priority 1)")
+	flag.IntVar(&wipCron, "wip-cron", wipCron, "WIP limit of cron reports (priority 2)")
 	flag.IntVar(&o.cfg.workers, "workers", o.cfg.workers, "reports generated at once (the generate step's concurrency)")
 	flag.DurationVar(&o.cfg.genMedian, "latency", o.cfg.genMedian, "median time to generate a report (log-normal)")
 	flag.Float64Var(&o.cfg.genSpread, "spread", o.cfg.genSpread, "σ of the log-normal generate time (0: always -latency)")
@@ -59,8 +59,12 @@ func main() {
 	flag.Parse()
 	o.cfg.wipLimits = map[plan]int{planPaid: wipPaid, planFree: wipFree, planCron: wipCron}
 
+	// SIGINT (Ctrl-C) or SIGTERM ends ctx: the service stops in order
+	// (see run). Signals then get their default behaviour back, so a
+	// second one ends the program at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, o, os.Stdout, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "reports:", err)
 		os.Exit(1)
@@ -69,8 +73,10 @@ func main() {
 
 // run starts the service and serves until ctx is done, then shuts down in
 // order: HTTP and streams, then the steps (which drain and commit), then
-// the cluster. ready, if set, is called with the page's URL once every
-// step has joined its group.
+// it prints what each step's group committed, read back from the cluster,
+// and the reports in the store by state; then the cluster stops. ready,
+// if set, is called with the page's URL once every step has joined its
+// group.
 func run(ctx context.Context, o options, out io.Writer, ready func(url string)) error {
 	spec, err := parseLoad(o.load)
 	if err != nil {
@@ -188,7 +194,8 @@ func run(ctx context.Context, o options, out io.Writer, ready func(url string)) 
 	} else {
 		close(loadDone)
 	}
-	fmt.Fprintln(out, "stopping")
+	fmt.Fprintln(out, "stopping: the API closes, then every step drains what is in flight and commits (interrupt again to exit at once)")
+	stopping := time.Now()
 	stopLoad()
 	<-loadDone
 	a.beginStop()
@@ -200,7 +207,10 @@ func run(ctx context.Context, o options, out io.Writer, ready func(url string)) 
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = nil // stopped while starting: not a failure
 	}
-	return errors.Join(err, runErr)
+	if runErr == nil {
+		fmt.Fprintf(out, "every step drained and committed in %.2fs\n", time.Since(stopping).Seconds())
+	}
+	return errors.Join(err, runErr, a.reportStop(out))
 }
 
 // waitReady waits until every step has joined its group.

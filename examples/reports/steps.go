@@ -21,7 +21,7 @@ import (
 // next step act, so the history holds every state in order. If it stops
 // in between, the event is read again and the produce is repeated.
 //
-//	reports.requests ─triage─► reports.p1 | p2 | p3 ─orchestrator (WIP slot taken)─►
+//	reports.requests ─triage─► reports.p0 | p1 | p2 ─orchestrator (WIP slot taken)─►
 //	reports.generate ─generate (retries, dead letters)─► reports.send ─send─►
 //	reports.outcomes ─orchestrator (WIP slot released)─► reports.webhooks ─webhooks─► client
 

@@ -22,7 +22,7 @@ func TestReportIsOneTraceWithItsTransactionID(t *testing.T) {
 	id := s.submit(map[string]any{"user": "tracy", "plan": "paid", "kind": "audit"})
 	require.Equal(t, stateSent, s.waitTerminal(id).State)
 
-	want := []string{"send reports.requests", "process reports.requests", "process reports.p1",
+	want := []string{"send reports.requests", "process reports.requests", "process reports.p0",
 		"process reports.generate", "process reports.send", "process reports.outcomes"}
 	var spans tracetest.SpanStubs
 	require.Eventually(t, func() bool {

@@ -5,7 +5,8 @@
 // leave, are replaced, vanish; the cluster becomes unreachable), with
 // every claim, record and commit journaled. An adapter plugs in through
 // Client; TestChaos, TestGracefulMemberChanges and TestOutage are the
-// scenarios each adapter runs.
+// scenarios each adapter runs (packages saramachaos and kgochaos, beside
+// this one: the adapters' own modules do not require this test-only one).
 //
 // What every run checks, and why each holds:
 //   - every produced record is handled at least once, and the group's

@@ -1,4 +1,4 @@
-package orderlysarama_test
+package saramachaos_test
 
 import (
 	"testing"
@@ -10,15 +10,7 @@ import (
 )
 
 // The chaos scenarios, shared with the other adapters, and their checks:
-// see package chaos. Seeds come from the environment:
-//
-//	ORDERLY_CHAOS_SEEDS=100 go test -race -run 'TestChaos$' ./adapters/orderlysarama
-//
-// runs 100 random seeds (CI runs 2), and
-//
-//	ORDERLY_CHAOS_SEED=<seed printed by a failed run> go test -race -run 'TestChaos$' ./adapters/orderlysarama
-//
-// replays one.
+// see package chaos; the seeds: see the package documentation.
 func TestChaos(t *testing.T) {
 	t.Parallel()
 	chaos.TestChaos(t, saramaClient{})

@@ -1,4 +1,4 @@
-package orderlykgo_test
+package mixedgroup_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderly-go/orderly"
@@ -23,13 +24,12 @@ import (
 // at the last successful commit of its partition, commits never go back,
 // and the commits reach the end.
 func TestSaramaAndFranzMembersShareAGroup(t *testing.T) {
-	franz := func(c interface{ ListenAddrs() []string }) groupMember {
+	franz := func(c *kfake.Cluster) groupMember {
 		return func(t *testing.T, _ string) orderly.Source {
-			kopts := groupOptsAddrs(c.ListenAddrs(), "g", "t")
-			return newSource(t, append(kopts, kgo.Balancers(kgo.CooperativeStickyBalancer())))
+			return newSource(t, append(groupOpts(c, "g", "t"), kgo.Balancers(kgo.CooperativeStickyBalancer())))
 		}
 	}
-	saramaMember := func(c interface{ ListenAddrs() []string }) groupMember {
+	saramaMember := func(c *kfake.Cluster) groupMember {
 		return func(t *testing.T, _ string) orderly.Source {
 			cfg := orderlysarama.DefaultConfig() // cooperative-sticky
 			cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
@@ -47,8 +47,8 @@ func TestSaramaAndFranzMembersShareAGroup(t *testing.T) {
 	}
 	for _, order := range []struct {
 		name  string
-		first func(interface{ ListenAddrs() []string }) groupMember
-		then  func(interface{ ListenAddrs() []string }) groupMember
+		first func(*kfake.Cluster) groupMember
+		then  func(*kfake.Cluster) groupMember
 	}{
 		{"sarama leads", saramaMember, franz},
 		{"franz-go leads", franz, saramaMember},
@@ -57,7 +57,7 @@ func TestSaramaAndFranzMembersShareAGroup(t *testing.T) {
 			t.Parallel()
 			const partitions = 6
 			c := cluster(t, 3, partitions, "t")
-			p := newProducer(t, c, false)
+			p := newProducer(t, c)
 			end := make([]int64, partitions)
 			produced := 0
 			produce := func(n int) (int, []int64) {

@@ -1,4 +1,4 @@
-package orderlykgo_test
+package kgochaos_test
 
 import (
 	"errors"
@@ -15,12 +15,7 @@ import (
 )
 
 // The chaos scenarios the sarama adapter runs too, and their checks: see
-// package chaos. Seeds come from the environment:
-//
-//	ORDERLY_CHAOS_SEEDS=100 go test -race -run 'TestChaos$' ./adapters/orderlykgo
-//
-// runs 100 random seeds (CI runs 2), and ORDERLY_CHAOS_SEED=<seed>
-// replays one.
+// package chaos; the seeds: see the package documentation.
 func TestChaos(t *testing.T) {
 	t.Parallel()
 	chaos.TestChaos(t, kgoClient{})
@@ -44,7 +39,7 @@ func TestBrokerOutage(t *testing.T) {
 	chaos.TestOutage(t, kgoClient{})
 }
 
-// kgoClient is the chaos.Client of this package's Source.
+// kgoClient is the chaos.Client of the franz-go adapter's Source.
 type kgoClient struct{}
 
 var balancers = map[string]func() kgo.GroupBalancer{
@@ -65,16 +60,22 @@ func (kgoClient) Member(t testing.TB, c *kfake.Cluster, group, topic, strategy s
 		t.Fatalf("no balancer %q", strategy)
 	}
 	d := &chaos.Dialer{}
-	kopts := append(groupOpts(c, group, topic),
+	src, err := orderlykgo.NewSource([]kgo.Opt{
+		kgo.SeedBrokers(c.ListenAddrs()...),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topic),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.HeartbeatInterval(100 * time.Millisecond),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
 		kgo.Balancers(balancer()),
 		// A vanished member's session is noticed after the session
 		// timeout.
 		kgo.SessionTimeout(session),
 		// Above the engine's revoke and drain timeouts together: a
 		// revoked claim's serve returns within them.
-		kgo.RebalanceTimeout(20*time.Second),
-		kgo.Dialer(d.DialContext))
-	src, err := orderlykgo.NewSource(kopts, orderlykgo.WithLogger(log))
+		kgo.RebalanceTimeout(20 * time.Second),
+		kgo.Dialer(d.DialContext),
+	}, orderlykgo.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)
 	}

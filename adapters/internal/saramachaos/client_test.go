@@ -1,4 +1,4 @@
-package orderlysarama_test
+package saramachaos_test
 
 import (
 	"errors"
@@ -15,7 +15,19 @@ import (
 	"github.com/orderly-go/orderly/adapters/orderlysarama"
 )
 
-// saramaClient is the chaos.Client of this package's Source.
+// strategies are sarama's rebalance strategies, in the harness's
+// vocabulary.
+var strategies = []struct {
+	name string
+	new  func() sarama.BalanceStrategy
+}{
+	{"range", sarama.NewBalanceStrategyRange},
+	{"roundrobin", sarama.NewBalanceStrategyRoundRobin},
+	{"cooperative-sticky", sarama.NewBalanceStrategyCooperativeSticky},
+	{"sticky", sarama.NewBalanceStrategySticky},
+}
+
+// saramaClient is the chaos.Client of the sarama adapter's Source.
 type saramaClient struct{}
 
 func (saramaClient) Strategies() []string {
@@ -28,7 +40,7 @@ func (saramaClient) Strategies() []string {
 
 func (saramaClient) Member(t testing.TB, c *kfake.Cluster, group, topic, strategy string, session time.Duration, log *slog.Logger) (orderly.Source, func()) {
 	t.Helper()
-	cfg := config(strategyNamed(t, strategy))
+	cfg := config(t, strategy)
 	// A vanished member's session is noticed after Session.Timeout.
 	cfg.Consumer.Group.Session.Timeout = session
 	// Above the engine's revoke and drain timeouts together (chaos.join):
@@ -58,4 +70,24 @@ func (saramaClient) CommitErrorKind(err error) string {
 		return "claim ended"
 	}
 	return ""
+}
+
+// config is a sarama config with fast group settings for kfake and the
+// rebalance strategy named strategy.
+func config(t testing.TB, strategy string) *sarama.Config {
+	t.Helper()
+	cfg := orderlysarama.DefaultConfig()
+	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
+	cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Retry.Backoff = 50 * time.Millisecond
+	cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
+	for _, s := range strategies {
+		if s.name == strategy {
+			cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{s.new()}
+			return cfg
+		}
+	}
+	t.Fatalf("no rebalance strategy %q", strategy)
+	return nil
 }
